@@ -1,0 +1,90 @@
+"""An epoch loop with resume, progress and per-epoch history (STYLE.md example 9).
+
+The loop stays minimal: a track supplies an :class:`EpochTask` (what one epoch
+does and what state it owns); the loop resumes from the last checkpoint, runs the
+remaining epochs, checkpoints atomically after each, records one history row per
+epoch and forwards it to an ``on_epoch_end`` callback (MLflow, curves). A killed
+and rerun stage continues from the last finished epoch with every RNG restored,
+so it ends with the same bytes as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from pipeline.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from pipeline.runtime import rng_state, set_rng_state
+
+
+class EpochTask(Protocol):
+    """What a track's trainer implements for :class:`EpochLoop`."""
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        """Run one epoch (0-based); return its scalar metrics (losses, pseudo-label stats)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume: model, optimizer, scheduler, memory banks, ..."""
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class EpochLoop:
+    """Run ``task`` for ``epochs`` epochs with resume from ``resume_dir``.
+
+    Args:
+        task: the track's epoch logic and resumable state.
+        epochs: total number of epochs.
+        resume_dir: where ``last.pt`` lives (outside the stage's DVC outputs).
+        on_epoch_end: called with ``(epoch, row)`` after each epoch's checkpoint,
+            for the epochs run in this process (the history holds all of them).
+        save_checkpoints: only the main DDP rank writes.
+    """
+
+    def __init__(
+        self,
+        task: EpochTask,
+        *,
+        epochs: int,
+        resume_dir: str | Path,
+        on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+        save_checkpoints: bool = True,
+    ) -> None:
+        self.task = task
+        self.epochs = epochs
+        self.checkpoint_path = Path(resume_dir) / CHECKPOINT_NAME
+        self.on_epoch_end = on_epoch_end
+        self.save_checkpoints = save_checkpoints
+        self.history: list[dict[str, float]] = []
+        self.start_epoch = 0
+
+    def resume(self) -> int:
+        """Load the last checkpoint if there is one; return the first epoch still to run."""
+        state = load_checkpoint(self.checkpoint_path)
+        if state is not None:
+            self.task.load_state_dict(state["task"])
+            set_rng_state(state["rng"])
+            self.history = list(state["history"])
+            self.start_epoch = int(state["epoch"]) + 1
+        return self.start_epoch
+
+    def run(self) -> list[dict[str, float]]:
+        """Train the remaining epochs; return the per-epoch history (all epochs)."""
+        self.resume()
+        for epoch in range(self.start_epoch, self.epochs):
+            row = {"epoch": epoch, **self.task.train_epoch(epoch)}
+            self.history.append(row)
+            if self.save_checkpoints:
+                save_checkpoint(
+                    self.checkpoint_path,
+                    {
+                        "epoch": epoch,
+                        "task": self.task.state_dict(),
+                        "rng": rng_state(),
+                        "history": self.history,
+                    },
+                )
+            if self.on_epoch_end is not None:
+                self.on_epoch_end(epoch, row)
+        return self.history

@@ -1,0 +1,57 @@
+"""Per-epoch training history as DVC plot data (CSV) and a PNG people can look at."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipeline.io import write_bytes, write_csv
+
+
+def write_history(
+    rows: Sequence[dict[str, float]],
+    csv_path: str | Path,
+    png_path: str | Path | None = None,
+    title: str = "",
+) -> None:
+    """Write ``rows`` (one dict per epoch, with an ``epoch`` key) as CSV and, optionally, a grid of curves.
+
+    Columns are the union of keys, ``epoch`` first, then sorted; missing values are empty.
+    """
+    keys = sorted({k for row in rows for k in row} - {"epoch"})
+    header = ["epoch", *keys]
+    write_csv(csv_path, header, ([row.get(k, "") for k in header] for row in rows))
+    if png_path is not None and rows and keys:
+        write_bytes(png_path, _plot(rows, keys, title))
+
+
+def _plot(rows: Sequence[dict[str, float]], keys: list[str], title: str) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = min(4, len(keys))
+    nrows = (len(keys) + cols - 1) // cols
+    fig, axes = plt.subplots(nrows, cols, figsize=(3.2 * cols, 2.4 * nrows), squeeze=False)
+    for ax, key in zip(axes.flat, keys, strict=False):
+        points = [
+            (row["epoch"], row[key]) for row in rows if isinstance(row.get(key), (int, float))
+        ]
+        if points:
+            xs, ys = zip(*points, strict=True)
+            ax.plot(xs, ys, marker="o", markersize=3)
+        ax.set_title(key, fontsize=9)
+        ax.set_xlabel("epoch", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(keys) :]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    # No metadata: PNG bytes depend only on the data.
+    fig.savefig(buf, format="png", dpi=90, metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()

@@ -1,0 +1,131 @@
+"""params.yaml loading: YAML 1.2 numbers, validation messages, profiles."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import pytest
+from pydantic import Field
+
+from pipeline.params import (
+    TOP_LEVEL_KEYS,
+    ParamsError,
+    RuntimeSettings,
+    Settings,
+    flatten,
+    load_params,
+    load_yaml,
+    resolve_profile,
+    section,
+    validate,
+)
+
+
+class Train(Settings):
+    lr: float = Field(gt=0)
+    epochs: int = Field(ge=1)
+    optimizer: Literal["sgd", "adam"] = "sgd"
+
+
+class Track(Settings):
+    dataset: str
+    train: Train
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("literal", ["1e-06", "1e-3", "1E-3", "1.0e+2", ".5", "-2.5e-4"])
+def test_yaml12_exponent_floats_are_floats(tmp_path, literal):
+    data = load_yaml(write(tmp_path, f"lr: {literal}\n"))
+    assert isinstance(data["lr"], float)
+    assert data["lr"] == float(literal)
+
+
+def test_yaml12_no_yaml11_booleans(tmp_path):
+    # YAML 1.1 turns `on`/`yes` into booleans; 1.2 keeps them strings.
+    data = load_yaml(write(tmp_path, "a: yes\nb: on\nc: true\n"))
+    assert data == {"a": "yes", "b": "on", "c": True}
+
+
+def test_dvc_written_float_validates(tmp_path):
+    data = load_yaml(write(tmp_path, "dataset: x\ntrain: {lr: 1e-06, epochs: 2}\n"))
+    track = validate(Track, data, prefix="scl")
+    assert track.train.lr == pytest.approx(1e-6)
+
+
+def test_safe_loader_refuses_python_objects(tmp_path):
+    path = write(tmp_path, "a: !!python/object/apply:os.system ['echo hi']\n")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        load_yaml(path)
+
+
+def test_unknown_key_is_named(tmp_path):
+    data = {"dataset": "x", "train": {"lr": 0.1, "epochs": 2, "lrr": 3}}
+    with pytest.raises(ParamsError) as err:
+        validate(Track, data, prefix="scl")
+    assert "scl.train.lrr: unknown key" in str(err.value)
+
+
+def test_wrong_type_names_key_value_and_rule():
+    with pytest.raises(ParamsError) as err:
+        validate(Track, {"dataset": "x", "train": {"lr": "fast", "epochs": 2}}, prefix="scl")
+    message = str(err.value)
+    assert "scl.train.lr" in message and "'fast'" in message and "number" in message
+
+
+def test_out_of_range_names_the_bound():
+    with pytest.raises(ParamsError) as err:
+        validate(Track, {"dataset": "x", "train": {"lr": -0.1, "epochs": 0}}, prefix="scl")
+    message = str(err.value)
+    assert "scl.train.lr: value -0.1 not allowed" in message and "greater than 0" in message
+    assert "scl.train.epochs: value 0 not allowed" in message
+
+
+def test_literal_lists_allowed_values():
+    with pytest.raises(ParamsError) as err:
+        validate(
+            Track, {"dataset": "x", "train": {"lr": 1, "epochs": 1, "optimizer": "rmsprop"}}, "scl"
+        )
+    assert "'sgd' or 'adam'" in str(err.value)
+
+
+def test_missing_key_is_named():
+    with pytest.raises(ParamsError, match=r"scl\.train: required key is missing"):
+        validate(Track, {"dataset": "x"}, prefix="scl")
+
+
+def test_unknown_top_level_key(tmp_path):
+    with pytest.raises(ParamsError, match="unknown top-level key.*'sccl'"):
+        load_params(write(tmp_path, "seed: 0\nsccl: {}\n"))
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(ParamsError, match="params.yaml: file not found"):
+        load_params(tmp_path / "params.yaml")
+
+
+def test_profile_overrides_only_listed_keys():
+    params = {
+        "dataset": "synthetic",
+        "train": {"lr": 0.001, "epochs": 40},
+        "profiles": {"synthetic": {"train": {"epochs": 3}}, "market": {}},
+    }
+    resolved = resolve_profile(params, "scl")
+    assert resolved == {"dataset": "synthetic", "train": {"lr": 0.001, "epochs": 3}}
+    params["dataset"] = "market"
+    assert resolve_profile(params, "scl")["train"]["epochs"] == 40
+
+
+def test_flatten_is_sorted_and_dotted():
+    assert flatten({"b": {"y": 1, "x": [1, 2]}, "a": 0.5}) == {"a": 0.5, "b.x": [1, 2], "b.y": 1}
+
+
+def test_repository_params_load_and_common_sections_validate(repo_root):
+    params = load_params(repo_root / "params.yaml")
+    assert set(params) <= set(TOP_LEVEL_KEYS)
+    runtime = section(params, "runtime", RuntimeSettings)
+    assert runtime.threads >= 1

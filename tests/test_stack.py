@@ -1,0 +1,65 @@
+"""The dependency stack: detectron2 without `_C` trains a Faster R-CNN step on CPU."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import torch
+
+
+def test_detectron2_is_the_package_only():
+    import detectron2
+    import torchvision.ops  # noqa: F401
+
+    # The wheel's stray top-level `tools` package must not be installed.
+    spec = importlib.util.find_spec("tools")
+    assert spec is None or "site-packages" not in (spec.origin or "")
+    assert detectron2.__file__
+
+
+def test_faster_rcnn_train_step_on_cpu():
+    from detectron2.config import get_cfg
+    from detectron2.modeling import build_model
+    from detectron2.structures import Boxes, Instances
+    from detectron2.utils.events import EventStorage
+
+    cfg = get_cfg()
+    cfg.MODEL.DEVICE = "cpu"
+    cfg.MODEL.META_ARCHITECTURE = "GeneralizedRCNN"
+    cfg.MODEL.BACKBONE.NAME = "build_resnet_fpn_backbone"
+    cfg.MODEL.RESNETS.DEPTH = 18
+    cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 64
+    cfg.MODEL.RESNETS.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
+    cfg.MODEL.RESNETS.NORM = "BN"
+    cfg.MODEL.FPN.IN_FEATURES = ["res2", "res3", "res4", "res5"]
+    cfg.MODEL.ANCHOR_GENERATOR.SIZES = [[32], [64], [128], [256], [512]]
+    cfg.MODEL.RPN.IN_FEATURES = ["p2", "p3", "p4", "p5", "p6"]
+    cfg.MODEL.ROI_HEADS.IN_FEATURES = ["p2", "p3", "p4", "p5"]
+    cfg.MODEL.ROI_HEADS.NAME = "StandardROIHeads"
+    cfg.MODEL.ROI_HEADS.NUM_CLASSES = 1
+    cfg.MODEL.ROI_BOX_HEAD.NAME = "FastRCNNConvFCHead"
+    cfg.MODEL.ROI_BOX_HEAD.NUM_FC = 2
+    cfg.MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION = 7
+    cfg.MODEL.BACKBONE.FREEZE_AT = 0
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    model.train()
+    instances = Instances((128, 160))
+    instances.gt_boxes = Boxes(
+        torch.tensor([[10.0, 10.0, 50.0, 110.0], [80.0, 20.0, 120.0, 120.0]])
+    )
+    instances.gt_classes = torch.zeros(2, dtype=torch.long)
+    batch = [{"image": torch.randint(0, 255, (3, 128, 160)).float(), "instances": instances}]
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    with EventStorage(0):  # detectron2 models log training statistics to it
+        losses = model(batch)
+    assert set(losses) == {"loss_cls", "loss_box_reg", "loss_rpn_cls", "loss_rpn_loc"}
+    total = sum(losses.values())
+    assert torch.isfinite(total)
+    optimizer.zero_grad()
+    total.backward()
+    optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        (out,) = model([{"image": batch[0]["image"], "height": 128, "width": 160}])
+    assert out["instances"].pred_boxes.tensor.shape[1] == 4

@@ -1,0 +1,95 @@
+"""MLflow tracking: runs land in a sqlite store; an unreachable store changes nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import warnings
+
+import pytest
+
+from pipeline.io import write_json
+from pipeline.params import TrackingSettings
+from pipeline.tracking import StageRun, TrackingUnavailable, redact, repo_root, tracking_uri
+
+
+def closed_port_uri(user: str = "alice:s3cret") -> str:
+    with socket.socket() as sock:  # bind then close: nothing listens there afterwards
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://{user}@127.0.0.1:{port}"
+
+
+def fake_stage(out_dir, settings: TrackingSettings) -> bytes:
+    """A stage body: writes its output and logs along the way."""
+    with StageRun(
+        track="demo",
+        stage="train_demo",
+        params={"lr": 1e-6, "model": {"depth": 18}},
+        settings=settings,
+    ) as run:
+        for epoch in range(3):
+            run.log_metrics({"loss": 1.0 / (epoch + 1)}, step=epoch)
+        write_json(out_dir / "metrics.json", {"mAP": 0.5})
+        run.log_artifact(out_dir / "metrics.json")
+    return hashlib.sha256((out_dir / "metrics.json").read_bytes()).digest()
+
+
+def test_run_params_metrics_tags_and_artifacts_land(tmp_path, monkeypatch):
+    monkeypatch.setenv("DVC_EXP_NAME", "exp-123")
+    monkeypatch.setenv("DVC_EXP_BASELINE_REV", "abc")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    fake_stage(tmp_path, TrackingSettings(uri=uri))
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("demo")
+    assert experiment.artifact_location == (tmp_path / "mlartifacts" / "demo").as_uri()
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "FINISHED"
+    assert run.data.params == {"lr": "1e-06", "model.depth": "18"}
+    assert run.data.tags["dvc.stage"] == "train_demo"
+    assert run.data.tags["dvc.exp_name"] == "exp-123"
+    assert run.data.tags["dvc.exp_baseline_rev"] == "abc"
+    assert len(run.data.tags["git.commit"]) in (40, len("unknown"))
+    assert run.data.tags["git.dirty"] in ("true", "false", "unknown")
+    history = client.get_metric_history(run.info.run_id, "loss")
+    assert [(m.step, round(m.value, 4)) for m in history] == [(0, 1.0), (1, 0.5), (2, 0.3333)]
+    assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["metrics.json"]
+
+
+def test_unreachable_store_warns_once_and_outputs_identical(tmp_path):
+    good = tmp_path / "good"
+    bad = tmp_path / "bad"
+    good.mkdir()
+    bad.mkdir()
+    digest = fake_stage(good, TrackingSettings(uri=f"sqlite:///{tmp_path / 'm.db'}"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert fake_stage(bad, TrackingSettings(uri=closed_port_uri())) == digest
+    messages = [str(w.message) for w in caught if "MLflow tracking" in str(w.message)]
+    assert len(messages) == 1
+    assert "continues without tracking" in messages[0]
+    assert "s3cret" not in messages[0] and "***@127.0.0.1" in messages[0]
+
+
+def test_required_tracking_fails_before_work(tmp_path):
+    with pytest.raises(TrackingUnavailable, match="tracking.required is true"):
+        fake_stage(tmp_path, TrackingSettings(uri=closed_port_uri(), required=True))
+    assert not (tmp_path / "metrics.json").exists()
+
+
+def test_uri_rule(monkeypatch, tmp_path):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path / "repo" / ".dvc" / "tmp" / "exps" / "tmpab12"))
+    assert repo_root() == tmp_path / "repo"
+    assert tracking_uri() == f"sqlite:///{tmp_path / 'repo' / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    assert tracking_uri() == "http://127.0.0.1:5000"
+    assert tracking_uri(TrackingSettings(uri="sqlite:////x.db")) == "sqlite:////x.db"
+
+
+def test_redact_hides_credentials():
+    assert redact("https://bob:pw@host:5000/x") == "https://***@host:5000/x"
+    assert redact("sqlite:////tmp/m.db") == "sqlite:////tmp/m.db"
