@@ -1,0 +1,90 @@
+"""The common re-id index: ``data/processed/<dataset>/index.csv`` (DESIGN.md, "Contracts").
+
+One row per image: ``path,pid,camera,split,modality``. ``path`` is relative to
+the repository root (POSIX), ``split`` is train/query/gallery, ``modality`` is
+visible/infrared. Junk images (pid -1) are never written; distractors keep pid 0.
+Rows are sorted by (split, path) so a rerun writes the same bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from pathlib import Path
+from typing import NamedTuple
+
+from pipeline.data.errors import DataError
+from pipeline.io import write_csv
+
+HEADER = ("path", "pid", "camera", "split", "modality")
+SPLITS = ("train", "query", "gallery")
+MODALITIES = ("visible", "infrared")
+DISTRACTOR_PID = 0
+
+
+class IndexRow(NamedTuple):
+    """One image of a re-id dataset."""
+
+    path: str
+    pid: int
+    camera: int
+    split: str
+    modality: str
+
+
+def sorted_rows(rows: Iterable[IndexRow]) -> list[IndexRow]:
+    """Rows checked and sorted by (split, path).
+
+    Raises:
+        DataError: a bad split, modality or pid, or the same path listed twice.
+    """
+    out = sorted(rows, key=lambda r: (r.split, r.path))
+    for row in out:
+        if row.split not in SPLITS:
+            raise DataError(f"{row.path}: split {row.split!r} is not one of {SPLITS}")
+        if row.modality not in MODALITIES:
+            raise DataError(f"{row.path}: modality {row.modality!r} is not one of {MODALITIES}")
+        if row.pid < 0:
+            raise DataError(f"{row.path}: pid {row.pid} < 0 (junk rows are dropped)")
+    for prev, row in zip(out, out[1:], strict=False):
+        if prev.split == row.split and prev.path == row.path:
+            raise DataError(f"{row.path}: listed twice in split {row.split!r}")
+    return out
+
+
+def write_index(path: Path, rows: Iterable[IndexRow]) -> list[IndexRow]:
+    """Write ``index.csv`` (sorted, atomically); return the rows as written."""
+    out = sorted_rows(rows)
+    write_csv(path, HEADER, out)
+    return out
+
+
+def read_index(path: str | Path) -> list[IndexRow]:
+    """Read and check an ``index.csv``.
+
+    Raises:
+        DataError: missing file, wrong header or a malformed line (file and line named).
+    """
+    path = Path(path)
+    try:
+        fh = path.open("r", newline="", encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(f"{path}: index file not found") from None
+    rows: list[IndexRow] = []
+    with fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None or tuple(header) != HEADER:
+            raise DataError(f"{path}: header {header} is not {','.join(HEADER)}")
+        for lineno, fields in enumerate(reader, start=2):
+            if len(fields) != len(HEADER):
+                raise DataError(f"{path}:{lineno}: expected 5 fields, got {len(fields)}")
+            name, pid, camera, split, modality = fields
+            try:
+                row = IndexRow(name, int(pid), int(camera), split, modality)
+            except ValueError:
+                raise DataError(f"{path}:{lineno}: pid/camera not integers: {fields}") from None
+            if split not in SPLITS or modality not in MODALITIES or row.pid < 0:
+                raise DataError(f"{path}:{lineno}: bad split, modality or pid: {fields}")
+            rows.append(row)
+    return rows

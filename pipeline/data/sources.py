@@ -1,0 +1,131 @@
+"""Where each dataset comes from: the ``datasets.<name>`` section of params.yaml.
+
+An entry is either rendered by the synthetic world in one of the original
+layouts, or read from an archive (downloaded from ``url``, or placed by hand
+under ``data/archives/<archive>``). Sources, checksums and access rules of the
+seven real datasets are in DATASETS.md::
+
+    datasets:
+      market1501:
+        source: archive
+        layout: market1501
+        url: http://188.138.127.15:81/Datasets/Market-1501-v15.09.15.zip
+        archive: Market-1501-v15.09.15.zip
+        sha256: null          # not pinned yet: md5 is checked, the sha256 is printed
+        md5: 65005ab7d12ec1c44de4eeafe813e68a
+        access: public
+      synthetic_market1501:
+        source: synthetic
+        layout: market1501
+        render: {seed: 0}     # validated by pipeline.data.synthetic
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
+
+from pipeline.params import ParamsError, Settings, validate
+
+# The original layouts a converter exists for (pipeline.data.converters.CONVERTERS).
+LAYOUTS = ("market1501", "dukemtmc", "msmt17", "cuhk_sysu", "prw", "sysu_mm01", "regdb")
+Layout = Literal["market1501", "dukemtmc", "msmt17", "cuhk_sysu", "prw", "sysu_mm01", "regdb"]
+
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+Md5 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+
+
+def _not_dot_name(name: str) -> str:
+    if name in (".", ".."):
+        raise ValueError(f"{name!r} is not a file name")
+    return name
+
+
+# A bare file (or folder) name under data/archives/: no separators, no "..".
+ArchiveName = Annotated[
+    str, StringConstraints(pattern=r"^[^/\\\x00]+$"), AfterValidator(_not_dot_name)
+]
+Url = Annotated[str, StringConstraints(pattern=r"^https?://\S+$")]
+
+
+class SyntheticSource(Settings):
+    """Rendered offline by ``pipeline.data.synthetic.render`` in an original layout."""
+
+    source: Literal["synthetic"]
+    layout: Layout
+    # Sizes and seed of the synthetic world; pipeline.data.synthetic validates them.
+    render: dict[str, Any] = Field(default_factory=dict)
+    # Decode every image while converting (slow at real scale; names are always checked).
+    verify_images: bool = False
+
+
+class ArchiveSource(Settings):
+    """A real dataset read from an archive file (or an extracted folder) in data/archives/."""
+
+    source: Literal["archive"]
+    layout: Layout
+    url: Url | None = None
+    archive: ArchiveName
+    # Pinned sha256 of the archive; null = not pinned (md5 checked where known, sha256 printed).
+    sha256: Sha256 | None = None
+    md5: Md5 | None = None
+    access: Literal["public", "form", "withdrawn"]
+    # Where to ask for it: the form's name and URL (required when access is "form").
+    form: str | None = None
+    verify_images: bool = False
+
+    @model_validator(mode="after")
+    def _access_rules(self) -> ArchiveSource:
+        if self.access == "public" and self.url is None:
+            raise ValueError("access 'public' needs a url (use 'form' or 'withdrawn' otherwise)")
+        if self.access != "public" and self.url is not None:
+            raise ValueError(f"access {self.access!r} takes no url: the archive is placed by hand")
+        if self.access == "form" and not self.form:
+            raise ValueError("access 'form' needs `form`: the form's name and where to find it")
+        return self
+
+
+DatasetSource = Annotated[SyntheticSource | ArchiveSource, Field(discriminator="source")]
+_BY_SOURCE: dict[str, type[SyntheticSource] | type[ArchiveSource]] = {
+    "synthetic": SyntheticSource,
+    "archive": ArchiveSource,
+}
+
+
+def parse_source(data: Any, prefix: str) -> SyntheticSource | ArchiveSource:
+    """Validate one ``datasets.<name>`` entry.
+
+    Args:
+        data: the entry as loaded from params.yaml.
+        prefix: the key path used in error messages, e.g. ``datasets.market1501``.
+
+    Returns:
+        The typed entry; its ``source`` field picks the class.
+
+    Raises:
+        ParamsError: naming each bad key.
+    """
+    if not isinstance(data, dict):
+        raise ParamsError(f"{prefix}: expected a mapping, got {type(data).__name__}")
+    source = data.get("source")
+    if source not in _BY_SOURCE:
+        raise ParamsError(
+            f"{prefix}.source: value {source!r} not allowed: expected one of {sorted(_BY_SOURCE)}"
+        )
+    return validate(_BY_SOURCE[source], data, prefix=prefix)
+
+
+def dataset_source(params: dict[str, Any], name: str) -> SyntheticSource | ArchiveSource:
+    """The validated entry ``datasets.<name>`` of loaded params.
+
+    Raises:
+        ParamsError: unknown name (the message lists the known ones) or a bad entry.
+    """
+    datasets = params.get("datasets") or {}
+    if not isinstance(datasets, dict):
+        raise ParamsError(f"datasets: expected a mapping, got {type(datasets).__name__}")
+    if name not in datasets:
+        known = ", ".join(sorted(datasets)) or "(none)"
+        raise ParamsError(f"datasets.{name}: unknown dataset {name!r}; known datasets: {known}")
+    return parse_source(datasets[name], prefix=f"datasets.{name}")

@@ -1,0 +1,132 @@
+"""Sizes of the synthetic datasets: the ``render:`` mapping of a ``datasets`` entry.
+
+One settings model per layout, validated with the project's params rules
+(unknown keys are errors, messages name the key under the given prefix). The
+defaults are the embedded default world: small enough that each track trains
+in a few minutes on a 2-core CPU, large enough that a colour histogram is
+clearly below a trained CNN (DATASETS.md, "The embedded synthetic world").
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from pipeline.params import Settings
+
+
+def _check_range(low: int | float, high: int | float, low_key: str, high_key: str) -> None:
+    if low > high:
+        raise ValueError(f"{low_key} ({low}) is larger than {high_key} ({high})")
+
+
+class _RenderSettings(Settings):
+    seed: int = Field(0, ge=0)
+    # Largest family of look-alikes (identities differing in one or two attributes).
+    max_family_size: int = Field(3, ge=1, le=8)
+    # Probability that a person or an object occludes part of the target.
+    occlusion: float = Field(0.3, ge=0.0, le=1.0)
+    jpeg_quality: int = Field(90, ge=50, le=100)
+
+
+class Market1501Render(_RenderSettings):
+    """Market-1501 layout (Zheng et al., ICCV 2015): 128x64 crops from 6 cameras."""
+
+    num_train_ids: int = Field(80, ge=1)
+    num_test_ids: int = Field(80, ge=1)
+    # File names hold the camera as one digit.
+    num_cameras: int = Field(6, ge=2, le=9)
+    min_cameras_per_id: int = Field(2, ge=2)
+    max_cameras_per_id: int = Field(4, ge=2)
+    min_images_per_camera: int = Field(3, ge=1)
+    max_images_per_camera: int = Field(6, ge=1)
+    # bounding_box_test extras: false detections (pid 0000) and junk (pid -1).
+    num_distractors: int = Field(150, ge=0)
+    num_junk: int = Field(100, ge=0)
+    width: int = Field(64, ge=16)
+    height: int = Field(128, ge=32)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> Market1501Render:
+        _check_range(self.min_cameras_per_id, self.max_cameras_per_id, "min_cameras_per_id", "max_cameras_per_id")
+        _check_range(self.max_cameras_per_id, self.num_cameras, "max_cameras_per_id", "num_cameras")
+        _check_range(
+            self.min_images_per_camera, self.max_images_per_camera, "min_images_per_camera", "max_images_per_camera"
+        )
+        return self
+
+
+class CuhkSysuRender(_RenderSettings):
+    """CUHK-SYSU layout (Xiao et al., CVPR 2017): scenes with labelled and unlabelled people."""
+
+    num_train_scenes: int = Field(300, ge=2)
+    num_test_scenes: int = Field(150, ge=2)
+    num_train_ids: int = Field(200, ge=1)
+    num_test_ids: int = Field(100, ge=1)
+    # Scenes each labelled identity appears in (the test query is one of them).
+    min_appearances: int = Field(2, ge=2)
+    max_appearances: int = Field(3, ge=2)
+    min_people: int = Field(2, ge=1)
+    max_people: int = Field(6, ge=1, le=14)
+    num_cameras: int = Field(8, ge=1)
+    # TestG{N}.mat files written; each gallery needs N < num_test_scenes.
+    gallery_sizes: list[int] = Field(default_factory=lambda: [50, 100], min_length=1)
+    # Annotation errors kept from the original: boxes of zero width or height.
+    num_zero_size_boxes: int = Field(4, ge=0)
+    width: int = Field(320, ge=64)
+    height: int = Field(240, ge=64)
+    occlusion: float = Field(0.4, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> CuhkSysuRender:
+        _check_range(self.min_appearances, self.max_appearances, "min_appearances", "max_appearances")
+        _check_range(self.min_people, self.max_people, "min_people", "max_people")
+        for size in self.gallery_sizes:
+            if not 1 <= size < self.num_test_scenes:
+                raise ValueError(
+                    f"gallery_sizes: {size} must lie in 1..num_test_scenes-1 ({self.num_test_scenes - 1})"
+                )
+        if len(set(self.gallery_sizes)) != len(self.gallery_sizes):
+            raise ValueError(f"gallery_sizes: {self.gallery_sizes} repeats a size")
+        for split in ("train", "test"):
+            ids = getattr(self, f"num_{split}_ids")
+            scenes = getattr(self, f"num_{split}_scenes")
+            if self.max_appearances > scenes:
+                raise ValueError(f"max_appearances ({self.max_appearances}) exceeds num_{split}_scenes ({scenes})")
+            # Labelled people must fit in the scenes' smallest possible capacity.
+            if ids * self.max_appearances > scenes * self.min_people:
+                raise ValueError(
+                    f"num_{split}_ids x max_appearances ({ids} x {self.max_appearances}) exceeds "
+                    f"num_{split}_scenes x min_people ({scenes} x {self.min_people}) person slots"
+                )
+        return self
+
+
+class SysuMm01Render(_RenderSettings):
+    """SYSU-MM01 layout (Wu et al., ICCV 2017): RGB cameras 1, 2, 4, 5; infrared 3, 6."""
+
+    num_train_ids: int = Field(45, ge=1)
+    num_val_ids: int = Field(15, ge=1)
+    num_test_ids: int = Field(40, ge=1)
+    min_images_per_camera: int = Field(8, ge=1)
+    max_images_per_camera: int = Field(12, ge=1)
+    # Probability that an identity is seen by each camera beyond the guaranteed
+    # two RGB and one infrared cameras.
+    camera_presence: float = Field(0.5, ge=0.0, le=1.0)
+    rgb_width: int = Field(64, ge=16)
+    rgb_height: int = Field(128, ge=32)
+    infrared_width: int = Field(56, ge=16)
+    infrared_height: int = Field(112, ge=32)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> SysuMm01Render:
+        _check_range(
+            self.min_images_per_camera, self.max_images_per_camera, "min_images_per_camera", "max_images_per_camera"
+        )
+        return self
+
+
+SETTINGS: dict[str, type[_RenderSettings]] = {
+    "market1501": Market1501Render,
+    "cuhk_sysu": CuhkSysuRender,
+    "sysu_mm01": SysuMm01Render,
+}

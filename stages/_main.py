@@ -1,0 +1,61 @@
+"""Run a stage's ``main()`` and turn the project's expected errors into one line and exit 2.
+
+Expected errors are bad input the user can fix: params (``ParamsError``), data
+(``DataError``: checksum, unsafe archive, malformed annotation, ...), files that
+are missing or unreadable, a tracking server that is required but unreachable.
+They print ``<stage>: error: <message>`` on stderr (no traceback) and exit with
+code 2; set ``PIPELINE_TRACEBACK=1`` to see the traceback. Anything else is a bug
+and keeps Python's traceback and exit code 1.
+
+Usage, at the end of a stage script::
+
+    if __name__ == "__main__":
+        run(main, "download")
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from pipeline.tracking import TrackingUnavailable
+
+# ValueError covers ParamsError and DataError; OSError covers missing/unreadable files.
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, TrackingUnavailable)
+EXIT_EXPECTED_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def one_line(exc: BaseException) -> str:
+    """The exception's message on one line (multi-line params errors joined with '; ')."""
+    text = str(exc) or type(exc).__name__
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return "; ".join(lines)
+
+
+def run(
+    main: Callable[[Sequence[str] | None], object],
+    stage: str,
+    argv: Sequence[str] | None = None,
+) -> None:
+    """Configure logging, call ``main(argv)`` and exit with 0, 2 (expected error) or 130.
+
+    Args:
+        main: the stage's entry point; it parses ``argv`` (None: ``sys.argv[1:]``).
+        stage: the stage's name, printed in front of an error message.
+        argv: arguments for ``main``.
+    """
+    logging.basicConfig(level=logging.INFO, format=f"{stage}: %(levelname)s: %(message)s")
+    try:
+        main(argv)
+    except EXPECTED_ERRORS as exc:
+        if os.environ.get("PIPELINE_TRACEBACK"):
+            raise
+        print(f"{stage}: error: {one_line(exc)}", file=sys.stderr)
+        sys.exit(EXIT_EXPECTED_ERROR)
+    except KeyboardInterrupt:
+        print(f"{stage}: interrupted", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(0)

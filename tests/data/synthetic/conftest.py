@@ -1,0 +1,58 @@
+"""Small synthetic worlds rendered once per test session, shared by the test files here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+from pipeline.data.synthetic import render
+
+# Sizes small enough for seconds on a 2-core machine, large enough for stable metrics.
+MARKET = {
+    "seed": 0,
+    "num_train_ids": 4,
+    "num_test_ids": 30,
+    "num_distractors": 20,
+    "num_junk": 10,
+}
+SYSU = {
+    "seed": 0,
+    "num_train_ids": 3,
+    "num_val_ids": 1,
+    "num_test_ids": 20,
+    "min_images_per_camera": 4,
+    "max_images_per_camera": 6,
+}
+CUHK = {
+    "seed": 0,
+    "num_train_scenes": 16,
+    "num_test_scenes": 12,
+    "num_train_ids": 8,
+    "num_test_ids": 6,
+    "gallery_sizes": [5, 10],
+}
+
+
+class World(NamedTuple):
+    root: Path
+    counts: dict[str, int]
+
+
+@pytest.fixture(scope="session")
+def market_world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    root = tmp_path_factory.mktemp("synthetic") / "market1501"
+    return World(root, render("market1501", MARKET, root))
+
+
+@pytest.fixture(scope="session")
+def sysu_world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    root = tmp_path_factory.mktemp("synthetic") / "sysu_mm01"
+    return World(root, render("sysu_mm01", SYSU, root))
+
+
+@pytest.fixture(scope="session")
+def cuhk_world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    root = tmp_path_factory.mktemp("synthetic") / "cuhk_sysu"
+    return World(root, render("cuhk_sysu", CUHK, root))
