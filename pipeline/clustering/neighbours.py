@@ -1,0 +1,135 @@
+"""Exact k-nearest-neighbour ranked lists, the input of k-reciprocal encoding.
+
+Zhong et al. (CVPR 2017) rank every sample by squared Euclidean distance, the
+sample itself first; SpCL / Cluster Contrast / DICL search these lists with
+faiss (2 - 2cos on L2-normalised features). Both paths here work in blocks, so
+memory stays O(N k) plus one block, and both put each sample at rank 0 even
+when duplicates tie with it.
+"""
+
+from __future__ import annotations
+
+import faiss
+import numpy as np
+
+
+def as_feature_matrix(features: np.ndarray) -> np.ndarray:
+    """A finite, non-empty (N, D) C-contiguous float32 copy or view of ``features``."""
+    x = np.asarray(features)
+    if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"features: expected a non-empty (N, D) array, got shape {x.shape}")
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if not np.isfinite(x).all():
+        raise ValueError("features: contains NaN or infinite values")
+    return x
+
+
+def l2_normalize(features: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (zero rows stay zero), float32."""
+    x = as_feature_matrix(features)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(norms, np.float32(1e-12))
+
+
+def check_list_length(k: int, n: int, name: str = "k") -> None:
+    """Raise unless 1 <= k <= n (a ranked list cannot be longer than N)."""
+    if not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
+        raise ValueError(f"{name}={k!r}: must be an integer in [1, N={n}]")
+
+
+def _put_self_first(idx: np.ndarray, dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Move each sample to rank 0 of its own list (duplicates can outrank it)."""
+    n, k = idx.shape
+    rows = np.arange(n)
+    for i in np.flatnonzero(idx[:, 0] != rows):
+        where = np.flatnonzero(idx[i] == i)
+        # Shift ranks 0..p-1 one down; when self is absent the last rank falls off.
+        p = int(where[0]) if where.size else k - 1
+        idx[i, 1 : p + 1] = idx[i, :p].copy()
+        dist[i, 1 : p + 1] = dist[i, :p].copy()
+        idx[i, 0] = i
+    dist[:, 0] = 0.0
+    return idx, dist
+
+
+def _smallest_k(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the k smallest entries, sorted by (value, column index)."""
+    if k < block.shape[1]:
+        cand = np.argpartition(block, k - 1, axis=1)[:, :k]
+    else:
+        cand = np.broadcast_to(np.arange(block.shape[1]), block.shape).copy()
+    vals = np.take_along_axis(block, cand, axis=1)
+    order = np.lexsort((cand, vals), axis=1)
+    return np.take_along_axis(cand, order, axis=1), np.take_along_axis(vals, order, axis=1)
+
+
+def knn(
+    features: np.ndarray, k: int, *, chunk_size: int = 1024, use_faiss: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact k nearest neighbours by squared Euclidean distance, each sample first.
+
+    On L2-normalised features the distance equals 2 - 2cos. faiss (IndexFlatL2)
+    and the numpy path both compute in blocks, so memory stays O(N k + chunk N).
+
+    Args:
+        features: (N, D) array.
+        k: list length, self included (k=31 gives self + 30 neighbours).
+        chunk_size: query rows per block on the numpy path.
+        use_faiss: search with faiss-cpu; False uses chunked numpy (ties ordered
+            by index).
+
+    Returns:
+        idx (N, k) int64 with idx[i, 0] == i, and dist (N, k) float32 ascending
+        with dist[i, 0] == 0.
+    """
+    x = as_feature_matrix(features)
+    n = x.shape[0]
+    check_list_length(k, n)
+    if use_faiss:
+        index = faiss.IndexFlatL2(x.shape[1])
+        index.add(x)
+        dist, idx = index.search(x, int(k))
+        idx = idx.astype(np.int64)
+    else:
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size={chunk_size}: must be >= 1")
+        sq = np.einsum("ij,ij->i", x, x)
+        idx = np.empty((n, k), dtype=np.int64)
+        dist = np.empty((n, k), dtype=np.float32)
+        for start in range(0, n, chunk_size):
+            stop = min(start + chunk_size, n)
+            block = sq[start:stop, None] + sq[None, :] - 2.0 * (x[start:stop] @ x.T)
+            np.maximum(block, 0.0, out=block)
+            idx[start:stop], dist[start:stop] = _smallest_k(block, k)
+    np.maximum(dist, 0.0, out=dist)
+    return _put_self_first(idx, dist.astype(np.float32, copy=False))
+
+
+def knn_from_distmat(
+    dist: np.ndarray, k: int, *, chunk_size: int = 1024
+) -> tuple[np.ndarray, np.ndarray]:
+    """``knn`` for a precomputed dense (N, N) distance matrix.
+
+    Args:
+        dist: (N, N) distances, smaller = closer.
+        k: list length, self included.
+        chunk_size: rows ranked per block.
+
+    Returns:
+        idx (N, k) int64 and dist (N, k) float32, self first, ties by index.
+    """
+    d = np.asarray(dist)
+    if d.ndim != 2 or d.shape[0] != d.shape[1] or d.shape[0] == 0:
+        raise ValueError(f"dist: expected a non-empty square (N, N) matrix, got shape {d.shape}")
+    n = d.shape[0]
+    check_list_length(k, n)
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size={chunk_size}: must be >= 1")
+    idx = np.empty((n, k), dtype=np.int64)
+    out = np.empty((n, k), dtype=np.float32)
+    for start in range(0, n, chunk_size):
+        block = d[start : start + chunk_size]
+        if not np.isfinite(block).all():
+            raise ValueError(f"dist: rows {start}.. contain NaN or infinite values")
+        idx[start : start + len(block)], out[start : start + len(block)] = _smallest_k(block, k)
+    return _put_self_first(idx, out)
