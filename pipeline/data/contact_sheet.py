@@ -54,7 +54,10 @@ def _fit(img: Image.Image, size: tuple[int, int]) -> Image.Image:
     scale = min(size[0] / img.width, size[1] / img.height)
     new = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
     cell = Image.new("RGB", size, BACKGROUND)
-    cell.paste(img.resize(new, Image.Resampling.BILINEAR), ((size[0] - new[0]) // 2, (size[1] - new[1]) // 2))
+    cell.paste(
+        img.resize(new, Image.Resampling.BILINEAR),
+        ((size[0] - new[0]) // 2, (size[1] - new[1]) // 2),
+    )
     return cell
 
 
@@ -104,7 +107,9 @@ def _crop_sheet(grid: list[tuple[str, list[IndexRow]]], path_root: Path) -> Imag
     label_width = 56
     cell_w, cell_h = THUMB[0], THUMB[1] + CAPTION
     columns = max((len(cells) for _, cells in grid), default=1)
-    sheet = Image.new("RGB", (label_width + columns * cell_w, max(len(grid), 1) * cell_h), BACKGROUND)
+    sheet = Image.new(
+        "RGB", (label_width + columns * cell_w, max(len(grid), 1) * cell_h), BACKGROUND
+    )
     draw = ImageDraw.Draw(sheet)
     for r, (label, cells) in enumerate(grid):
         y = r * cell_h
@@ -128,7 +133,9 @@ def _scene_sheet(processed_dir: Path, path_root: Path, rng: np.random.Generator)
             boxes.setdefault(ann["image_id"], []).append(ann)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DataError(f"{path}: not a COCO-style person-search file ({exc})") from exc
-    with_ids = [im for im in images if any(a.get("person_id", -1) >= 0 for a in boxes.get(im["id"], []))]
+    with_ids = [
+        im for im in images if any(a.get("person_id", -1) >= 0 for a in boxes.get(im["id"], []))
+    ]
     chosen = _sample(rng, with_ids or images, MAX_SCENES)
     font = ImageFont.load_default()
     columns = 3

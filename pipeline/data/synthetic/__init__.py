@@ -34,7 +34,10 @@ LAYOUTS = tuple(RENDERERS)
 
 
 def render(
-    layout: str, render_params: Mapping[str, Any] | None, out_dir: str | Path, prefix: str = "render"
+    layout: str,
+    render_params: Mapping[str, Any] | None,
+    out_dir: str | Path,
+    prefix: str = "render",
 ) -> dict[str, int]:
     """Render one synthetic dataset in an original layout.
 
@@ -55,7 +58,9 @@ def render(
             (the message names it under ``prefix``).
     """
     if layout not in RENDERERS:
-        raise ParamsError(f"{prefix}: layout {layout!r} cannot be rendered; synthetic layouts: {', '.join(LAYOUTS)}")
+        raise ParamsError(
+            f"{prefix}: layout {layout!r} cannot be rendered; synthetic layouts: {', '.join(LAYOUTS)}"
+        )
     settings = validate(SETTINGS[layout], dict(render_params or {}), prefix=prefix)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -46,7 +46,14 @@ def sample_style(rng: np.random.Generator, indoor: bool, ambient: float | None =
         ambient: infrared level of the air; drawn when None (indoor warmer).
     """
     colours = np.zeros((NUM_BACKGROUND, 3))
-    walls = [(196, 186, 168), (150, 140, 130), (120, 120, 128), (178, 120, 92), (220, 220, 212), (92, 100, 96)]
+    walls = [
+        (196, 186, 168),
+        (150, 140, 130),
+        (120, 120, 128),
+        (178, 120, 92),
+        (220, 220, 212),
+        (92, 100, 96),
+    ]
     grounds = [(128, 126, 122), (160, 150, 136), (96, 96, 100), (176, 168, 150)]
     colours[Bg.SKY] = _rgb(rng, (170, 196, 226), 0.06)
     colours[Bg.WALL] = _rgb(rng, walls[int(rng.integers(len(walls)))], 0.05)
@@ -119,7 +126,9 @@ def _rect(draw: ImageDraw.ImageDraw, x0: float, y0: float, x1: float, y1: float,
         draw.rectangle([x0, y0, x1, y1], fill=int(m))
 
 
-def draw_background(style: Style, rng: np.random.Generator, width: int, height: int, horizon: float) -> np.ndarray:
+def draw_background(
+    style: Style, rng: np.random.Generator, width: int, height: int, horizon: float
+) -> np.ndarray:
     """A material map of the place seen by one camera.
 
     Args:
@@ -155,7 +164,9 @@ def draw_background(style: Style, rng: np.random.Generator, width: int, height: 
         _rect(draw, 0, gy, width, height, Bg.GROUND)
         step = rng.uniform(0.6, 1.2) * unit
         for ly in np.arange(gy + step / 2, height, step):
-            draw.line([(0, ly), (width, ly)], fill=int(Bg.GROUND_LINE), width=max(1, int(unit / 20)))
+            draw.line(
+                [(0, ly), (width, ly)], fill=int(Bg.GROUND_LINE), width=max(1, int(unit / 20))
+            )
         return np.asarray(img, dtype=np.uint8).copy()
     # Outdoor street: sky, facades, pavement, kerb and road.
     roof = gy - rng.uniform(2.5, 5.0) * unit
@@ -186,7 +197,10 @@ def draw_background(style: Style, rng: np.random.Generator, width: int, height: 
         _rect(draw, tx - 0.6 * unit, gy - 0.1 * unit, tx + 0.6 * unit, gy + 0.3 * unit, Bg.GRASS)
         _rect(draw, tx - 0.08 * unit, gy - 2.0 * unit, tx + 0.08 * unit, gy, Bg.TRUNK)
         r = rng.uniform(0.8, 1.4) * unit
-        draw.ellipse([tx - r, gy - 2.0 * unit - 1.4 * r, tx + r, gy - 2.0 * unit + 0.6 * r], fill=int(Bg.FOLIAGE))
+        draw.ellipse(
+            [tx - r, gy - 2.0 * unit - 1.4 * r, tx + r, gy - 2.0 * unit + 0.6 * r],
+            fill=int(Bg.FOLIAGE),
+        )
     for _ in range(int(rng.integers(0, 3))):
         px = rng.uniform(0, width)
         _rect(draw, px - 0.05 * unit, gy - 3.5 * unit, px + 0.05 * unit, gy + 0.1 * unit, Bg.POLE)
@@ -194,7 +208,12 @@ def draw_background(style: Style, rng: np.random.Generator, width: int, height: 
 
 
 def draw_occluder(
-    draw: ImageDraw.ImageDraw, rng: np.random.Generator, kind: str, x: float, foot_y: float, scale: float
+    draw: ImageDraw.ImageDraw,
+    rng: np.random.Generator,
+    kind: str,
+    x: float,
+    foot_y: float,
+    scale: float,
 ) -> None:
     """Draw one object standing on the ground at (``x``, ``foot_y``).
 
@@ -230,7 +249,9 @@ def draw_occluder(
     elif kind == "plant":
         w = s * rng.uniform(0.15, 0.25)
         _rect(draw, x - w, foot_y - 0.3 * s, x + w, foot_y, Bg.COUNTER)
-        draw.ellipse([x - 1.6 * w, foot_y - 0.8 * s, x + 1.6 * w, foot_y - 0.2 * s], fill=int(Bg.PLANT))
+        draw.ellipse(
+            [x - 1.6 * w, foot_y - 0.8 * s, x + 1.6 * w, foot_y - 0.2 * s], fill=int(Bg.PLANT)
+        )
     elif kind == "sign":
         _rect(draw, x - 0.02 * s, foot_y - 1.2 * s, x + 0.02 * s, foot_y, Bg.POLE)
         w = s * rng.uniform(0.15, 0.3)

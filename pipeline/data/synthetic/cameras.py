@@ -14,7 +14,9 @@ metadata, so the same pixels give the same bytes.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -71,8 +73,7 @@ def sample_camera(
         blur = float(rng.uniform(0.6, 1.1))
         noise = float(rng.uniform(0.015, 0.035))
     else:
-        r, b = np.exp(rng.normal(0.0, 0.03, 2))
-        white_balance = (float(r), 1.0, float(b))
+        white_balance = (math.exp(rng.normal(0.0, 0.03)), 1.0, math.exp(rng.normal(0.0, 0.03)))
         blur = float(rng.uniform(0.0, 0.7))
         noise = float(rng.uniform(0.006, 0.025))
     return Camera(
@@ -80,7 +81,7 @@ def sample_camera(
         infrared=infrared,
         style=style,
         white_balance=white_balance,
-        exposure=float(np.exp(rng.normal(0.0, 0.06))),
+        exposure=math.exp(rng.normal(0.0, 0.06)),
         gamma=float(rng.uniform(0.92, 1.1)),
         blur=blur,
         noise=noise,
@@ -95,7 +96,39 @@ def draw_view(camera: Camera, rng: np.random.Generator) -> str:
     return VIEWS[categorical(rng, camera.view_prior)]
 
 
-def finish(image: np.ndarray, camera: Camera, rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
+# Pixel maths avoids numpy's vectorised transcendental functions (pow, exp): their
+# SIMD versions differ in the last bit between CPUs, which would change a few
+# rounded pixels and so the bytes. Curves and kernels come from Python's math,
+# rounded, as tables.
+TONE_LEVELS = 4096
+
+
+@lru_cache(maxsize=256)
+def _tone_table(gamma: float) -> np.ndarray:
+    return np.array(
+        [round(math.pow(i / (TONE_LEVELS - 1), gamma), 7) for i in range(TONE_LEVELS)],
+        dtype=np.float32,
+    )
+
+
+def tone_curve(x: np.ndarray, gamma: float) -> np.ndarray:
+    """``x ** gamma`` for ``x`` in [0, 1], through a table (same bits on every CPU)."""
+    index = (x * np.float32(TONE_LEVELS - 1) + np.float32(0.5)).astype(np.int32)
+    return np.take(_tone_table(gamma), index)
+
+
+@lru_cache(maxsize=256)
+def gaussian_kernel(sigma: float, truncate: float = 2.5) -> np.ndarray:
+    """Normalised 1-d Gaussian weights out to ``truncate`` sigmas (float64)."""
+    radius = max(1, int(truncate * sigma + 0.5))
+    weights = [round(math.exp(-0.5 * (k / sigma) ** 2), 9) for k in range(-radius, radius + 1)]
+    total = sum(weights)
+    return np.array([w / total for w in weights], dtype=np.float64)
+
+
+def finish(
+    image: np.ndarray, camera: Camera, rng: np.random.Generator, size: tuple[int, int]
+) -> np.ndarray:
     """Blur, resample to the output size and add sensor noise.
 
     Args:
@@ -110,8 +143,9 @@ def finish(image: np.ndarray, camera: Camera, rng: np.random.Generator, size: tu
     # The blur is the lens's, in output pixels; at native resolution it is narrower.
     sigma = camera.blur * image.shape[1] / size[0]
     if sigma > 0.05:
-        spatial = (sigma, sigma) + (0.0,) * (image.ndim - 2)
-        image = ndimage.gaussian_filter(image, spatial, truncate=2.5)
+        kernel = gaussian_kernel(sigma)
+        image = ndimage.correlate1d(image, kernel, axis=0, mode="reflect")
+        image = ndimage.correlate1d(image, kernel, axis=1, mode="reflect")
     pil = Image.fromarray((np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))
     if pil.size != size:
         pil = pil.resize(size, Image.Resampling.BILINEAR)
@@ -138,13 +172,15 @@ def develop_rgb(
     Returns:
         uint8 (height, width, 3).
     """
-    gain = camera.exposure * float(np.exp(rng.normal(0.0, 0.04)))
+    gain = camera.exposure * math.exp(rng.normal(0.0, 0.04))
     balance = np.asarray(camera.white_balance, dtype=np.float32) * np.float32(gain)
-    x = np.clip(rgb * balance, 0.0, 1.0) ** np.float32(camera.gamma)
+    x = tone_curve(np.clip(rgb * balance, 0.0, 1.0), camera.gamma)
     return finish(x, camera, rng, size)
 
 
 def save_jpeg(path: Path, image: np.ndarray, quality: int) -> None:
     """Write a uint8 (H, W) or (H, W, 3) array as baseline JPEG without metadata."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(image).save(path, format="JPEG", quality=quality, optimize=False, progressive=False)
+    Image.fromarray(image).save(
+        path, format="JPEG", quality=quality, optimize=False, progressive=False
+    )

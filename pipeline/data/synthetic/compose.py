@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw
 
 from pipeline.data.synthetic.backgrounds import draw_occluder
 from pipeline.data.synthetic.cameras import Camera, develop_rgb
-from pipeline.data.synthetic.figure import Pose, apply_pattern, draw_person
+from pipeline.data.synthetic.figure import Pose, draw_person
 from pipeline.data.synthetic.identities import Identity
 from pipeline.data.synthetic.infrared import develop_infrared, person_infrared
 from pipeline.data.synthetic.materials import (
@@ -30,6 +30,7 @@ from pipeline.data.synthetic.materials import (
     person_base,
     person_colours,
 )
+from pipeline.data.synthetic.patterns import apply_pattern
 
 SUPERSAMPLE = 2
 Box = tuple[float, float, float, float]
@@ -129,7 +130,9 @@ def draw_layers(
     return Drawn(labels, [p.who for p, _ in people], boxes, visible)
 
 
-def shade(drawn: Drawn, camera: Camera, rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
+def shade(
+    drawn: Drawn, camera: Camera, rng: np.random.Generator, size: tuple[int, int]
+) -> np.ndarray:
     """Material map -> the camera's image (RGB colours or infrared levels).
 
     Args:
@@ -145,7 +148,9 @@ def shade(drawn: Drawn, camera: Camera, rng: np.random.Generator, size: tuple[in
     if camera.infrared:
         levels = [person_infrared(who, style.ambient) for who in drawn.people]
         lut = build_lut(style.infrared, levels, style.ambient)
-        return develop_infrared(_downsample(np.take(lut, drawn.labels), SUPERSAMPLE), camera, rng, size)
+        return develop_infrared(
+            _downsample(np.take(lut, drawn.labels), SUPERSAMPLE), camera, rng, size
+        )
     lut = build_lut(style.colours, [person_colours(who) for who in drawn.people])
     rgb = _downsample(np.take(lut, drawn.labels, axis=0), SUPERSAMPLE)
     h, w = rgb.shape[:2]

@@ -78,7 +78,7 @@ class _Writer:
             camera = sample_camera(rng, number, indoor=rng.random() < 0.3, resolution=(1.0, 1.0))
             width = settings.width + 16 * int(rng.integers(-1, 2))
             self.cameras.append((camera, (width, settings.height)))
-        # Image name -> the boxes of Images.mat (in drawing order) and their "hard" flags.
+        # Image name -> its boxes in Images.mat (shuffled) with their "hard" flags.
         self.images: dict[str, list[SceneBox]] = {}
         # pid -> [(image name, box, hard)] in scene order.
         self.appearances: dict[int, list[tuple[str, tuple[int, int, int, int], bool]]] = {}
@@ -89,16 +89,23 @@ class _Writer:
         camera, size = self.cameras[int(rng.integers(len(self.cameras)))]
         capacity = int(rng.integers(s.min_people, s.max_people + 1))
         extras = max(capacity - len(labelled), 0)
-        bystanders = make_identities(stream(s.seed, TAG, "bystanders", number), extras, 1, first_family=-1)
+        bystanders = make_identities(
+            stream(s.seed, TAG, "bystanders", number), extras, 1, first_family=-1
+        )
         cast = [ScenePerson(people[pid], True) for pid in labelled]
         cast += [ScenePerson(who, False) for who in bystanders]
         name = f"s{number}.jpg"
         for attempt in range(MAX_ATTEMPTS):
-            result = render_scene(cast, camera, stream(s.seed, TAG, "scene", number, attempt), size, s.occlusion)
+            result = render_scene(
+                cast, camera, stream(s.seed, TAG, "scene", number, attempt), size, s.occlusion
+            )
             if result is not None:
                 break
         else:
-            raise RuntimeError(f"scene {name}: no layout shows every labelled person in {MAX_ATTEMPTS} attempts")
+            raise RuntimeError(
+                f"scene {name}: no layout shows every labelled person in {MAX_ATTEMPTS} "
+                "attempts; lower occlusion or max_people"
+            )
         image, boxes = result
         save_jpeg(self.out_dir / "Image" / "SSM" / name, image, s.jpeg_quality)
         # Annotation order says nothing about who is labelled.
@@ -114,12 +121,18 @@ class _Writer:
         for k in range(self.s.num_zero_size_boxes):
             name = names[int(rng.integers(len(names)))]
             x, y = int(rng.integers(0, self.s.width // 2)), int(rng.integers(0, self.s.height // 2))
-            box = (x, y, 0, int(rng.integers(10, 60))) if k % 2 == 0 else (x, y, int(rng.integers(10, 40)), 0)
+            box = (
+                (x, y, 0, int(rng.integers(10, 60)))
+                if k % 2 == 0
+                else (x, y, int(rng.integers(10, 40)), 0)
+            )
             self.images[name].append(SceneBox(box, False, 0.0))
 
 
 def _box_rows(boxes: list[SceneBox]) -> np.ndarray:
-    return struct_array(("idlocate", "ishard"), [(double(b.box), double(float(b.hard))) for b in boxes])
+    return struct_array(
+        ("idlocate", "ishard"), [(double(b.box), double(float(b.hard))) for b in boxes]
+    )
 
 
 def render_cuhk_sysu(settings: CuhkSysuRender, out_dir: Path) -> dict[str, int]:
@@ -149,7 +162,9 @@ def render_cuhk_sysu(settings: CuhkSysuRender, out_dir: Path) -> dict[str, int]:
     people: dict[int, Identity] = {}
     for family_start, split in ((0, "train"), (1_000_000, "test")):
         pids = split_pids[split]
-        found = make_identities(stream(s.seed, TAG, "identities", split), len(pids), s.max_family_size, family_start)
+        found = make_identities(
+            stream(s.seed, TAG, "identities", split), len(pids), s.max_family_size, family_start
+        )
         people.update(zip(pids, found, strict=True))
         rng = stream(s.seed, TAG, "appearances", split)
         capacity = np.full(len(split_scenes[split]), s.min_people)
@@ -171,8 +186,14 @@ def render_cuhk_sysu(settings: CuhkSysuRender, out_dir: Path) -> dict[str, int]:
     train = []
     for pid in split_pids["train"]:
         seen = writer.appearances.get(pid, [])
-        scene = struct_array(("imname", "idlocate", "ishard"), [(n, double(b), double(float(h))) for n, b, h in seen])
-        train.append(struct_array(("idname", "nAppear", "scene"), [(f"p{pid}", double(len(seen)), scene)], (1, 1)))
+        scene = struct_array(
+            ("imname", "idlocate", "ishard"), [(n, double(b), double(float(h))) for n, b, h in seen]
+        )
+        train.append(
+            struct_array(
+                ("idname", "nAppear", "scene"), [(f"p{pid}", double(len(seen)), scene)], (1, 1)
+            )
+        )
     save_mat(out_dir / PROTOCOL_DIR / "Train.mat", {"Train": cell_column(train)})
 
     queries = []
@@ -189,16 +210,23 @@ def render_cuhk_sysu(settings: CuhkSysuRender, out_dir: Path) -> dict[str, int]:
         rows = []
         for pid, (qname, qbox, qhard), others, negatives in queries:
             query = struct_array(
-                ("imname", "idlocate", "ishard", "idname"), [(qname, double(qbox), double(float(qhard)), f"p{pid}")], (1, 1)
+                ("imname", "idlocate", "ishard", "idname"),
+                [(qname, double(qbox), double(float(qhard)), f"p{pid}")],
+                (1, 1),
             )
             present = [(n, double(b), double(float(h))) for n, b, h in others][:size]
             absent = [(n, double([]), double([])) for n in negatives[: size - len(present)]]
             gallery = struct_array(("imname", "idlocate", "ishard"), present + absent)
             rows.append((query, gallery))
         key = f"TestG{size}"
-        save_mat(out_dir / PROTOCOL_DIR / f"{key}.mat", {key: struct_array(("Query", "Gallery"), rows)})
+        save_mat(
+            out_dir / PROTOCOL_DIR / f"{key}.mat", {key: struct_array(("Query", "Gallery"), rows)}
+        )
 
-    labelled = {split: sum(len(writer.appearances.get(p, [])) for p in split_pids[split]) for split in split_pids}
+    labelled = {
+        split: sum(len(writer.appearances.get(p, [])) for p in split_pids[split])
+        for split in split_pids
+    }
     all_boxes = [b for n in names for b in writer.images[n]]
     zero = sum(1 for b in all_boxes if b.box[2] == 0 or b.box[3] == 0)
     return {

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.data.synthetic.cameras import Camera, finish
+from pipeline.data.synthetic.cameras import Camera, finish, tone_curve
 from pipeline.data.synthetic.identities import Identity
 from pipeline.data.synthetic.materials import PERSON_STRIDE, Part
 
@@ -98,7 +98,7 @@ def develop_infrared(
     lo, hi = np.percentile(level, (1.0, 99.5))
     lo += rng.normal(0.0, 0.03)
     hi += rng.normal(0.0, 0.03)
-    x = np.clip((level - lo) / max(hi - lo, 0.05), 0.0, 1.0) ** np.float32(camera.gamma)
+    x = tone_curve(np.clip((level - lo) / max(hi - lo, 0.05), 0.0, 1.0), camera.gamma)
     gray = finish(x, camera, rng, size)
     # Per-column offsets of the microbolometer, fixed for the camera.
     columns = np.random.default_rng(camera.number).normal(0.0, 3.0, size[0]).astype(np.float32)

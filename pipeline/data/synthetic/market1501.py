@@ -50,9 +50,13 @@ class _Writer:
             rng = stream(settings.seed, TAG, "camera", cam)
             # The last camera is the low-resolution one (Market-1501's camera 6 is SD).
             low = cam == settings.num_cameras
-            camera = sample_camera(rng, cam, indoor=False, resolution=(0.45, 0.6) if low else (0.7, 1.0))
+            camera = sample_camera(
+                rng, cam, indoor=False, resolution=(0.45, 0.6) if low else (0.7, 1.0)
+            )
             self.cameras[cam] = (camera, camera_canvas(camera, rng, self.size))
-        self.passers = make_identities(stream(settings.seed, TAG, "passers"), NUM_PASSERS, 1, first_family=-1)
+        self.passers = make_identities(
+            stream(settings.seed, TAG, "passers"), NUM_PASSERS, 1, first_family=-1
+        )
         self.names: set[str] = set()
         self.counts = {"train": 0, "query": 0, "gallery": 0, "distractors": 0, "junk": 0}
 
@@ -91,7 +95,11 @@ class _Writer:
                     occlusion=s.occlusion,
                 )
                 split = "train" if train else ("query" if k == 0 else "gallery")
-                folder = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}[split]
+                folder = {
+                    "train": "bounding_box_train",
+                    "query": "query",
+                    "gallery": "bounding_box_test",
+                }[split]
                 self._save(folder, _name(pid, cam, seq, frame, bb), image)
                 self.counts[split] += 1
 
@@ -129,9 +137,14 @@ def render_market1501(settings: Market1501Render, out_dir: Path) -> dict[str, in
     for folder in ("bounding_box_train", "bounding_box_test", "query"):
         (out_dir / folder).mkdir(parents=True, exist_ok=True)
     writer = _Writer(s, out_dir)
-    train_people = make_identities(stream(s.seed, TAG, "identities", "train"), s.num_train_ids, s.max_family_size)
+    train_people = make_identities(
+        stream(s.seed, TAG, "identities", "train"), s.num_train_ids, s.max_family_size
+    )
     test_people = make_identities(
-        stream(s.seed, TAG, "identities", "test"), s.num_test_ids, s.max_family_size, first_family=1_000_000
+        stream(s.seed, TAG, "identities", "test"),
+        s.num_test_ids,
+        s.max_family_size,
+        first_family=1_000_000,
     )
     # Train and test pids interleave over 1..N, as in the real set.
     pids = stream(s.seed, TAG, "pids").permutation(s.num_train_ids + s.num_test_ids) + 1

@@ -24,7 +24,9 @@ HEADER_BYTES = 116
 HEADER_TEXT = b"MATLAB 5.0 MAT-file, Platform: posix, written by pipeline.data.synthetic"
 
 
-def struct_array(fields: Sequence[str], rows: Sequence[Sequence[Any]], shape: tuple[int, int] | None = None) -> np.ndarray:
+def struct_array(
+    fields: Sequence[str], rows: Sequence[Sequence[Any]], shape: tuple[int, int] | None = None
+) -> np.ndarray:
     """A MATLAB struct array (default 1xN) of the given records.
 
     Args:

@@ -52,7 +52,9 @@ class SceneBox:
     visible: float  # shown pixels / box area (a whole, unoccluded person: ~0.4)
 
 
-def _cover(box: tuple[float, float, float, float], others: Sequence[tuple[float, float, float, float]]) -> float:
+def _cover(
+    box: tuple[float, float, float, float], others: Sequence[tuple[float, float, float, float]]
+) -> float:
     """Share of ``box`` covered by ``others`` (overlaps summed: an upper bound)."""
     area = (box[2] - box[0]) * (box[3] - box[1])
     covered = 0.0
@@ -101,10 +103,9 @@ def render_scene(
     horizon = height * camera.horizon * float(rng.uniform(0.45, 0.7))
     # Pixels of stature per pixel of feet below the horizon.
     slope = 0.85 * height / (height - horizon) * float(rng.uniform(0.85, 1.2))
-    placed: list[tuple[float, float, float]] = []  # (cx, foot_y, stature)
-    boxes_so_far: list[tuple[float, float, float, float]] = []
     order = sorted(range(len(people)), key=lambda i: not people[i].labelled)
-    geometry: dict[int, tuple[float, float, float]] = {}
+    geometry: dict[int, tuple[float, float, float]] = {}  # person -> (cx, foot_y, stature)
+    rough: dict[int, tuple[float, float, float, float]] = {}  # person -> approximate box
     for index in order:
         person = people[index]
         for _ in range(30):
@@ -117,22 +118,19 @@ def render_scene(
                 foot = float(rng.uniform(low, height * 1.25))
                 cx = float(rng.uniform(-0.1, 1.1)) * width
             stature = slope * (foot - horizon) * person.who.height
-            rough = (cx - 0.16 * stature, foot - stature, cx + 0.16 * stature, foot)
-            nearer = [b for b, g in zip(boxes_so_far, placed, strict=True) if g[1] > foot]
+            box = (cx - 0.16 * stature, foot - stature, cx + 0.16 * stature, foot)
+            nearer = [rough[i] for i, g in geometry.items() if g[1] > foot]
             farther_labelled = [
-                b
-                for b, g, i in zip(boxes_so_far, placed, geometry, strict=True)
-                if g[1] < foot and people[i].labelled
+                rough[i] for i, g in geometry.items() if g[1] < foot and people[i].labelled
             ]
             # Nobody may hide a labelled person, who may not hide an earlier labelled one.
-            if person.labelled and _cover(rough, nearer) > MAX_COVER:
+            if person.labelled and _cover(box, nearer) > MAX_COVER:
                 continue
-            if any(_cover(b, [rough]) > MAX_COVER for b in farther_labelled):
+            if any(_cover(b, [box]) > MAX_COVER for b in farther_labelled):
                 continue
             break
+        rough[index] = box
         geometry[index] = (cx, foot, stature)
-        placed.append((cx, foot, stature))
-        boxes_so_far.append(rough)
     # (depth, person index or -1 for an object, layer)
     layers: list[tuple[float, int, Placement | Occluder]] = []
     for index, (cx, foot, stature) in geometry.items():

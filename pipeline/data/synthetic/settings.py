@@ -47,10 +47,18 @@ class Market1501Render(_RenderSettings):
 
     @model_validator(mode="after")
     def _ranges(self) -> Market1501Render:
-        _check_range(self.min_cameras_per_id, self.max_cameras_per_id, "min_cameras_per_id", "max_cameras_per_id")
+        _check_range(
+            self.min_cameras_per_id,
+            self.max_cameras_per_id,
+            "min_cameras_per_id",
+            "max_cameras_per_id",
+        )
         _check_range(self.max_cameras_per_id, self.num_cameras, "max_cameras_per_id", "num_cameras")
         _check_range(
-            self.min_images_per_camera, self.max_images_per_camera, "min_images_per_camera", "max_images_per_camera"
+            self.min_images_per_camera,
+            self.max_images_per_camera,
+            "min_images_per_camera",
+            "max_images_per_camera",
         )
         return self
 
@@ -78,7 +86,9 @@ class CuhkSysuRender(_RenderSettings):
 
     @model_validator(mode="after")
     def _ranges(self) -> CuhkSysuRender:
-        _check_range(self.min_appearances, self.max_appearances, "min_appearances", "max_appearances")
+        _check_range(
+            self.min_appearances, self.max_appearances, "min_appearances", "max_appearances"
+        )
         _check_range(self.min_people, self.max_people, "min_people", "max_people")
         for size in self.gallery_sizes:
             if not 1 <= size < self.num_test_scenes:
@@ -91,7 +101,9 @@ class CuhkSysuRender(_RenderSettings):
             ids = getattr(self, f"num_{split}_ids")
             scenes = getattr(self, f"num_{split}_scenes")
             if self.max_appearances > scenes:
-                raise ValueError(f"max_appearances ({self.max_appearances}) exceeds num_{split}_scenes ({scenes})")
+                raise ValueError(
+                    f"max_appearances ({self.max_appearances}) exceeds num_{split}_scenes ({scenes})"
+                )
             # Labelled people must fit in the scenes' smallest possible capacity.
             if ids * self.max_appearances > scenes * self.min_people:
                 raise ValueError(
@@ -120,7 +132,10 @@ class SysuMm01Render(_RenderSettings):
     @model_validator(mode="after")
     def _ranges(self) -> SysuMm01Render:
         _check_range(
-            self.min_images_per_camera, self.max_images_per_camera, "min_images_per_camera", "max_images_per_camera"
+            self.min_images_per_camera,
+            self.max_images_per_camera,
+            "min_images_per_camera",
+            "max_images_per_camera",
         )
         return self
 

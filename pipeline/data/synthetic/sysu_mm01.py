@@ -68,7 +68,11 @@ def render_sysu_mm01(settings: SysuMm01Render, out_dir: Path) -> dict[str, int]:
         infrared = cam in INFRARED_CAMERAS
         size = (s.infrared_width, s.infrared_height) if infrared else (s.rgb_width, s.rgb_height)
         camera = sample_camera(
-            rng, cam, indoor=cam in INDOOR_CAMERAS, infrared=infrared, resolution=(0.55, 0.75) if infrared else (0.75, 1.0)
+            rng,
+            cam,
+            indoor=cam in INDOOR_CAMERAS,
+            infrared=infrared,
+            resolution=(0.55, 0.75) if infrared else (0.75, 1.0),
         )
         cameras[cam] = (camera, camera_canvas(camera, rng, size), size)
     total = s.num_train_ids + s.num_val_ids + s.num_test_ids
@@ -81,7 +85,10 @@ def render_sysu_mm01(settings: SysuMm01Render, out_dir: Path) -> dict[str, int]:
     people: dict[int, Identity] = {}
     for number, (split, pids) in enumerate(splits.items()):
         found = make_identities(
-            stream(s.seed, TAG, "identities", split), len(pids), s.max_family_size, first_family=number * 1_000_000
+            stream(s.seed, TAG, "identities", split),
+            len(pids),
+            s.max_family_size,
+            first_family=number * 1_000_000,
         )
         people.update(zip(pids, found, strict=True))
     passers = make_identities(stream(s.seed, TAG, "passers"), NUM_PASSERS, 1, first_family=-1)
@@ -108,7 +115,9 @@ def render_sysu_mm01(settings: SysuMm01Render, out_dir: Path) -> dict[str, int]:
                         others=passers,
                         occlusion=s.occlusion,
                     )
-                    save_jpeg(out_dir / f"cam{cam}" / f"{pid:04d}" / f"{n:04d}.jpg", image, s.jpeg_quality)
+                    save_jpeg(
+                        out_dir / f"cam{cam}" / f"{pid:04d}" / f"{n:04d}.jpg", image, s.jpeg_quality
+                    )
                     key = "test" if split == "test" else "train"
                     counts[f"{key}_{'infrared' if camera.infrared else 'visible'}"] += 1
     for cam in RGB_CAMERAS + INFRARED_CAMERAS:

@@ -59,9 +59,16 @@ def test_market_random_near_chance_histogram_between(market_world) -> None:
     gf, gp, gc = _market_split(market_world.root / "bounding_box_test")
     rng = np.random.default_rng(0)
     random_map = np.mean(
-        [_scores(rng.normal(size=(len(qf), 64)), rng.normal(size=(len(gf), 64)), qp, gp, qc, gc)[0] for _ in range(5)]
+        [
+            _scores(rng.normal(size=(len(qf), 64)), rng.normal(size=(len(gf), 64)), qp, gp, qc, gc)[
+                0
+            ]
+            for _ in range(5)
+        ]
     )
-    hist_map, hist_rank1 = _scores(color_histogram_features(qf), color_histogram_features(gf), qp, gp, qc, gc)
+    hist_map, hist_rank1 = _scores(
+        color_histogram_features(qf), color_histogram_features(gf), qp, gp, qc, gc
+    )
     # 30 test identities: chance mAP is a few percent.
     assert random_map < 0.1
     assert 0.15 < hist_map < 0.6
@@ -74,7 +81,12 @@ def test_sysu_histogram_near_chance_from_infrared_to_visible(sysu_world) -> None
     gf, gp, gc = _sysu_split(sysu_world.root, (1, 2, 4, 5))
     rng = np.random.default_rng(0)
     random_map = np.mean(
-        [_scores(rng.normal(size=(len(qf), 64)), rng.normal(size=(len(gf), 64)), qp, gp, qc, gc)[0] for _ in range(5)]
+        [
+            _scores(rng.normal(size=(len(qf), 64)), rng.normal(size=(len(gf), 64)), qp, gp, qc, gc)[
+                0
+            ]
+            for _ in range(5)
+        ]
     )
     ir_map, _ = _scores(color_histogram_features(qf), color_histogram_features(gf), qp, gp, qc, gc)
     # The same descriptor is informative visible -> visible on the same identities.
