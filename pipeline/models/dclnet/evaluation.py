@@ -1,0 +1,287 @@
+"""Evaluate trained DCLNet models: the library side of ``eval_dclnet``.
+
+Protocols from :mod:`pipeline.evaluation.cross_modality`: SYSU-MM01 all-search
+and indoor-search, single- and multi-shot (10 seeded gallery trials each;
+infrared probes, visible gallery), or RegDB visible->thermal and
+thermal->visible, averaged over the trained splits. Each row is encoded by its
+own modality's stream; features are L2-normalised and compared by cosine
+distance. Three descriptors are scored with the same protocol:
+
+* the trained model (keys ``all_single_mAP``, ``v2t_rank1``, ...);
+* ``init_``: the same network untrained (same seed, same initial weights);
+* ``hist_``: a striped HSV colour histogram (``pipeline.models.color_histogram``).
+
+Plots: CMC curves of the three (headline protocol: all-search single-shot or
+thermal->visible), the trained model's precision-recall curve over all probe x
+gallery pairs, and ranked lists of infrared probes with their visible matches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from pipeline.checkpoint import load_weights
+from pipeline.data.reid_index import IndexRow
+from pipeline.engine.features import extract_features
+from pipeline.evaluation.cross_modality import (
+    evaluate_regdb,
+    evaluate_sysu_mm01,
+    flat_metrics,
+    sysu_mm01_exclusion,
+)
+from pipeline.evaluation.curves import cmc_rows, precision_recall_rows, write_curve
+from pipeline.evaluation.ranked_list import sample_queries, write_ranked_list
+from pipeline.io import atomic_dir, write_json
+from pipeline.models.color_histogram import color_histogram_features
+from pipeline.models.dclnet.data import eval_dataset, load_test_rows
+from pipeline.models.dclnet.network import DCLNet, build_dclnet
+from pipeline.models.dclnet.settings import DclnetSettings
+from pipeline.models.dclnet.training import model_kwargs, training_units
+
+SYSU_PROTOCOLS = (("all", 1), ("all", 10), ("indoor", 1), ("indoor", 10))
+REPORTED = ("mAP", "mINP", "rank1", "rank5", "rank10", "rank20")
+RANKED_TOP_K = 10
+Encoder = Callable[[Sequence[IndexRow]], np.ndarray]
+
+
+def protocol_name(mode: str, shots: int) -> str:
+    return f"{mode}_{'single' if shots == 1 else 'multi'}"
+
+
+def model_encoder(
+    model: DCLNet, settings: DclnetSettings, device: torch.device, root: Path
+) -> Encoder:
+    """Rows -> L2-normalised BNNeck features, each row through its modality's stream."""
+    model = model.to(device).eval()
+
+    def encode(rows: Sequence[IndexRow]) -> np.ndarray:
+        out: np.ndarray | None = None
+        for modality in ("visible", "infrared"):
+            idx = [i for i, r in enumerate(rows) if r.modality == modality]
+            if not idx:
+                continue
+            loader = DataLoader(
+                eval_dataset([rows[i] for i in idx], settings.input, root),
+                batch_size=settings.eval.batch_size,
+                shuffle=False,
+            )
+            feats, _ = extract_features(
+                lambda x, m=modality: model.embed(x, m), loader, device, desc=f"{modality} features"
+            )
+            if out is None:
+                out = np.zeros((len(rows), feats.shape[1]), dtype=np.float32)
+            out[idx] = feats
+        return out
+
+    return encode
+
+
+def histogram_encoder(root: Path) -> Encoder:
+    """Rows -> colour-histogram descriptors (already L2-normalised)."""
+
+    def encode(rows: Sequence[IndexRow]) -> np.ndarray:
+        return color_histogram_features(root / r.path for r in rows)
+
+    return encode
+
+
+def cosine_distance(q: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """1 - cosine similarity of L2-normalised rows, float64."""
+    return 1.0 - q.astype(np.float64) @ g.astype(np.float64).T
+
+
+def _arrays(rows: Sequence[IndexRow]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    pids = np.array([r.pid for r in rows], dtype=np.int64)
+    cams = np.array([r.camera for r in rows], dtype=np.int64)
+    return pids, cams, [r.path for r in rows]
+
+
+def _metrics(summary: dict[str, Any], prefix: str) -> dict[str, float]:
+    flat = flat_metrics(summary, prefix)
+    return {f"{prefix}_{k}": flat[f"{prefix}_{k}"] for k in REPORTED}
+
+
+def sysu_scores(
+    dist: np.ndarray, query: Sequence[IndexRow], gallery: Sequence[IndexRow], trials: int, seed: int
+) -> tuple[dict[str, float], dict[str, dict[str, Any]]]:
+    """The four SYSU-MM01 protocols; returns flat metrics and each protocol's summary."""
+    q_pids, q_cams, _ = _arrays(query)
+    g_pids, g_cams, g_names = _arrays(gallery)
+    flat, summaries = {}, {}
+    for mode, shots in SYSU_PROTOCOLS:
+        name = protocol_name(mode, shots)
+        summaries[name] = evaluate_sysu_mm01(
+            dist, q_pids, q_cams, g_pids, g_cams, g_names,
+            mode=mode, num_shots=shots, num_trials=trials, seed=seed,
+        )  # fmt: skip
+        flat.update(_metrics(summaries[name], name))
+    return flat, summaries
+
+
+def regdb_scores(
+    dists: Sequence[np.ndarray],
+    queries: Sequence[Sequence[IndexRow]],
+    galleries: Sequence[Sequence[IndexRow]],
+) -> tuple[dict[str, float], dict[str, dict[str, Any]]]:
+    """Both RegDB directions over the splits (query = visible, gallery = thermal rows)."""
+    result = evaluate_regdb(
+        list(dists), [_arrays(q)[0] for q in queries], [_arrays(g)[0] for g in galleries]
+    )
+    flat = {}
+    for direction in ("v2t", "t2v"):
+        flat.update(_metrics(result[direction], direction))
+    return flat, result
+
+
+def _load_model(config: dict, unit: str, model_dir: Path, settings: DclnetSettings) -> DCLNet:
+    info = config["units"][unit]
+    model = DCLNet(num_classes=int(info["num_classes"]), **model_kwargs(settings))
+    model.load_state_dict(load_weights(model_dir / info["model"]))
+    return model
+
+
+def _init_model(config: dict, unit: str, settings: DclnetSettings) -> DCLNet:
+    """The untrained network: the weights training started from (seed and pretraining)."""
+    return build_dclnet(
+        num_classes=int(config["units"][unit]["num_classes"]),
+        seed=int(config["seed"]),
+        pretrained=settings.model.pretrained,
+        **model_kwargs(settings),
+    )
+
+
+def evaluate_dclnet(
+    settings: DclnetSettings,
+    layout: str,
+    config: dict[str, Any],
+    *,
+    data_dir: str | Path,
+    model_dir: str | Path,
+    plots_dir: str | Path,
+    device: torch.device,
+    root: str | Path = ".",
+) -> dict[str, float]:
+    """Score the trained model and both baselines; write the eval plots.
+
+    Args:
+        settings: the settings the models were trained with (``config["settings"]``).
+        layout: ``sysu_mm01`` or ``regdb``.
+        config: ``models/dclnet/config.json``.
+        data_dir: ``data/processed/<dataset>``.
+        model_dir: ``models/dclnet``.
+        plots_dir: output ``plots/dclnet/eval`` (written atomically).
+        device: where the networks run.
+        root: the folder index paths are relative to.
+
+    Returns:
+        Flat metrics: the trained model's keys, and the same with ``init_`` / ``hist_``.
+    """
+    data_dir, model_dir, root = Path(data_dir), Path(model_dir), Path(root)
+    units = training_units(settings, layout, data_dir)
+    missing = sorted({u.name for u in units} - set(config.get("units", {})))
+    if missing:
+        raise ValueError(f"{model_dir / 'config.json'}: no trained model for {missing}")
+    kinds = ("model", "init", "hist")
+    dists: dict[str, list[np.ndarray]] = {k: [] for k in kinds}
+    queries, galleries = [], []
+    for unit in units:
+        rows = load_test_rows(unit.index_csv)
+        queries.append(rows["query"])
+        galleries.append(rows["gallery"])
+        encoders = {
+            "model": model_encoder(
+                _load_model(config, unit.name, model_dir, settings), settings, device, root
+            ),
+            "init": model_encoder(_init_model(config, unit.name, settings), settings, device, root),
+            "hist": histogram_encoder(root),
+        }
+        for kind, encode in encoders.items():
+            dists[kind].append(cosine_distance(encode(rows["query"]), encode(rows["gallery"])))
+
+    metrics: dict[str, float] = {}
+    curves: dict[str, np.ndarray] = {}
+    trials: dict[str, Any] = {}
+    for kind in kinds:
+        if layout == "regdb":
+            flat, summaries = regdb_scores(dists[kind], queries, galleries)
+            headline = "t2v"
+        else:
+            flat, summaries = sysu_scores(
+                dists[kind][0],
+                queries[0],
+                galleries[0],
+                settings.eval.trials,
+                settings.eval.trial_seed,
+            )
+            headline = "all_single"
+        prefix = "" if kind == "model" else f"{kind}_"
+        metrics.update({prefix + k: v for k, v in flat.items()})
+        curves["dclnet" if kind == "model" else kind] = summaries[headline]["cmc"]
+        if kind == "model":
+            trials = _per_run(summaries)
+    with atomic_dir(plots_dir) as tmp:
+        write_curve(tmp / "cmc.csv", cmc_rows(curves))
+        write_json(tmp / "runs.json", trials)
+        _write_pr_and_ranked(
+            tmp, layout, dists["model"][0], queries[0], galleries[0], settings, root
+        )
+    return dict(sorted(metrics.items()))
+
+
+def _per_run(summaries: dict[str, dict[str, Any]]) -> dict[str, list[dict[str, float]]]:
+    """Per trial (SYSU-MM01) or per split (RegDB) mAP and rank-1 of each protocol."""
+    out = {}
+    for name, summary in summaries.items():
+        runs = summary.get("trials") or summary.get("splits") or []
+        out[name] = [{"mAP": float(r["mAP"]), "rank1": float(r["cmc"][0])} for r in runs]
+    return out
+
+
+def _write_pr_and_ranked(
+    out_dir: Path,
+    layout: str,
+    dist: np.ndarray,
+    query: Sequence[IndexRow],
+    gallery: Sequence[IndexRow],
+    settings: DclnetSettings,
+    root: Path,
+) -> None:
+    """PR curve and ranked lists of infrared probes against visible images (first unit).
+
+    SYSU-MM01 probes are infrared already; RegDB's query rows are visible, so its
+    thermal->visible direction is drawn (the transposed distances).
+    """
+    if layout == "regdb":
+        dist, query, gallery = dist.T, gallery, query
+    q_pids, q_cams, q_paths = _arrays(query)
+    g_pids, g_cams, g_paths = _arrays(gallery)
+    same = q_pids[:, None] == g_pids[None, :]
+    write_curve(
+        out_dir / "precision_recall.csv", precision_recall_rows(same.ravel(), -dist.ravel())
+    )
+    if settings.eval.ranked_lists == 0:
+        return
+    ranked_dist = dist.copy()
+    if layout != "regdb":
+        rule = sysu_mm01_exclusion(q_cams, g_cams)
+        for qi in range(len(query)):
+            ranked_dist[qi, rule(qi)] = np.inf
+    k = min(RANKED_TOP_K, len(gallery))
+    ranked = np.argsort(ranked_dist, axis=1, kind="stable")[:, :k]
+    correct = np.take_along_axis(same, ranked, axis=1)
+    picked = sample_queries(len(query), settings.eval.ranked_lists, settings.eval.trial_seed)
+    write_ranked_list(
+        out_dir / "ranked_lists.png",
+        [root / p for p in q_paths],
+        [root / p for p in g_paths],
+        ranked,
+        correct,
+        queries=picked,
+        top_k=k,
+    )

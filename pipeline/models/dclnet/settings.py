@@ -1,0 +1,158 @@
+"""The ``dclnet`` section of params.yaml as typed settings (DCLNet, Sun et al. ACM MM 2022).
+
+The base keys hold the paper's settings (METHODS.md section 3); ``profiles.<dataset>``
+overlays what a dataset changes (the synthetic world shrinks sizes and the
+schedule, never the method). Every loss has a switch and a weight, so an
+ablation is one ``-S dclnet.loss.<name>.enabled=false``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from pipeline.data.sources import dataset_source
+from pipeline.params import ParamsError, Settings, resolve_profile, validate
+
+SECTION = "dclnet"
+LAYOUTS = ("sysu_mm01", "regdb")
+REGDB_SPLITS = tuple(range(1, 11))
+
+
+class ModelSettings(Settings):
+    depth: Literal[18, 34, 50] = 50
+    width: int = Field(64, ge=8, description="stem channels; 64 = standard ResNet")
+    # "imagenet" (torchvision weights), a local state-dict path, or null (random init).
+    pretrained: str | None = "imagenet"
+    last_stride: Literal[1, 2] = 1
+    gem_p: float = Field(3.0, gt=0)
+    parts: int = Field(6, ge=1)
+
+
+class InputSettings(Settings):
+    height: int = Field(288, ge=32)
+    width: int = Field(144, ge=16)
+    grayscale_p: float = Field(0.5, ge=0, le=1, description="visible images only")
+    flip_p: float = Field(0.5, ge=0, le=1)
+    erasing_p: float = Field(0.5, ge=0, le=1)
+
+
+class SamplerSettings(Settings):
+    ids_per_batch: int = Field(8, ge=2)
+    images_per_id: int = Field(4, ge=1, description="per modality")
+
+
+class TrainSettings(Settings):
+    epochs: int = Field(40, ge=1)
+    # Batches per epoch; null: as the official sampler, len(larger modality) / batch size.
+    iters_per_epoch: int | None = Field(None, ge=1)
+    lr: float = Field(0.0035, gt=0)
+    backbone_lr_mult: float = Field(0.1, gt=0)
+    weight_decay: float = Field(5e-4, ge=0)
+    warmup_epochs: int = Field(5, ge=0)
+    milestones: list[int] = Field(default_factory=lambda: [15, 27])
+    gamma: float = Field(0.1, gt=0, le=1)
+    workers: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _sorted_milestones(self) -> TrainSettings:
+        if self.milestones != sorted(self.milestones) or any(m < 1 for m in self.milestones):
+            raise ValueError(f"milestones must be increasing epochs >= 1, got {self.milestones}")
+        return self
+
+
+class LossSwitch(Settings):
+    enabled: bool = True
+    weight: float = Field(1.0, ge=0)
+
+
+class CenterTripletSettings(LossSwitch):
+    margin: float = Field(0.7, ge=0)
+
+
+class DenseSettings(LossSwitch):
+    temperature: float = Field(0.05, gt=0)
+
+
+class LossSettings(Settings):
+    id: LossSwitch = LossSwitch()
+    center_triplet: CenterTripletSettings = CenterTripletSettings()
+    part: LossSwitch = LossSwitch()
+    pixel: LossSwitch = LossSwitch()
+    smooth: LossSwitch = LossSwitch()
+    dense: DenseSettings = DenseSettings()
+
+
+class SrmSettings(Settings):
+    # Whose class activation makes the part masks: the predicted id (official) or the true one.
+    cam_label: Literal["predicted", "target"] = "predicted"
+    # Stripes above/below a row its parsed part may come from; null: no rectification.
+    window: int | None = Field(1, ge=0)
+
+
+class EvalSettings(Settings):
+    batch_size: int = Field(64, ge=1)
+    trials: int = Field(10, ge=1, description="SYSU-MM01 random gallery draws")
+    trial_seed: int = 0
+    ranked_lists: int = Field(8, ge=0, description="infrared queries pictured")
+
+
+class DclnetSettings(Settings):
+    dataset: str
+    model: ModelSettings = ModelSettings()
+    input: InputSettings = InputSettings()
+    sampler: SamplerSettings = SamplerSettings()
+    train: TrainSettings = TrainSettings()
+    loss: LossSettings = LossSettings()
+    srm: SrmSettings = SrmSettings()
+    eval: EvalSettings = EvalSettings()
+    # RegDB: the splits trained and evaluated (one model each); ignored for SYSU-MM01.
+    splits: list[int] = Field(default_factory=lambda: list(REGDB_SPLITS))
+
+    @model_validator(mode="after")
+    def _check(self) -> DclnetSettings:
+        bad = sorted(set(self.splits) - set(REGDB_SPLITS))
+        if bad or not self.splits or len(set(self.splits)) != len(self.splits):
+            raise ValueError(f"splits must be distinct values in 1..10, got {self.splits}")
+        low_h, low_w = self.input.height // 4, self.input.width // 4
+        if low_h < self.model.parts or (self.input.height // 16) < self.model.parts:
+            raise ValueError(
+                f"input height {self.input.height} is too small for {self.model.parts} stripes "
+                "(the layer4 map needs a row per stripe)"
+            )
+        if low_w < 2:
+            raise ValueError(f"input width {self.input.width} is too small")
+        return self
+
+
+def load_settings(params: dict[str, Any]) -> tuple[DclnetSettings, str]:
+    """Resolve the ``dclnet`` section's profile, validate it and check its dataset.
+
+    Returns:
+        ``(settings, layout)`` where layout is ``sysu_mm01`` or ``regdb``.
+
+    Raises:
+        ParamsError: a bad key or value, an unknown dataset, or a layout DCLNet cannot train on.
+    """
+    section = params.get(SECTION)
+    if not isinstance(section, dict):
+        raise ParamsError(f"{SECTION}: section missing or not a mapping")
+    profiles = section.get("profiles") or {}
+    if not isinstance(profiles, dict):
+        raise ParamsError(f"{SECTION}.profiles: expected a mapping")
+    settings = validate(DclnetSettings, resolve_profile(section, SECTION), prefix=SECTION)
+    for name in profiles:
+        # A typo inside an unused profile must not wait until that dataset is chosen.
+        merged = resolve_profile({**section, "dataset": name}, SECTION)
+        try:
+            validate(DclnetSettings, merged, prefix=SECTION)
+        except ParamsError as exc:
+            raise ParamsError(f"{exc}\n  (with {SECTION}.profiles.{name} applied)") from None
+    source = dataset_source(params, settings.dataset)
+    if source.layout not in LAYOUTS:
+        raise ParamsError(
+            f"{SECTION}.dataset: {settings.dataset!r} has layout {source.layout!r}; "
+            f"DCLNet trains on {', '.join(LAYOUTS)} layouts"
+        )
+    return settings, source.layout

@@ -1,0 +1,268 @@
+"""Train DCLNet on a processed visible-infrared dataset: the library side of ``train_dclnet``.
+
+Work is cut into units: SYSU-MM01 trains one model; RegDB trains one per
+split (``dclnet.splits``), as its protocol demands. Each unit keeps its epoch
+checkpoints and, once finished, its final state under
+``<resume_dir(model_dir)>/<unit>/``, so a killed run restarts inside the
+unfinished unit and never redoes a finished one. When every unit is done the
+outputs are written atomically and the resume state is cleared:
+
+* ``model_dir/model.pt`` (SYSU-MM01) or ``model_dir/splits/<k>/model.pt`` (RegDB):
+  state dicts; ``model_dir/config.json``: resolved settings, seed, units;
+* ``plots_dir/history.csv|png`` (per unit folder ``split_<k>/`` for RegDB) and
+  ``part_masks.png``: the class-activation and parsed part masks of a few
+  training images under the final model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from pipeline.checkpoint import (
+    CHECKPOINT_NAME,
+    clear_resume,
+    load_checkpoint,
+    resume_dir,
+    save_checkpoint,
+)
+from pipeline.engine.epoch_loop import EpochLoop
+from pipeline.engine.history import write_history
+from pipeline.io import atomic_dir, write_json
+from pipeline.models.dclnet.data import TrainSet, eval_dataset, load_train_set
+from pipeline.models.dclnet.mask_figure import write_part_masks
+from pipeline.models.dclnet.network import DCLNet, build_dclnet
+from pipeline.models.dclnet.objective import DclnetObjective
+from pipeline.models.dclnet.settings import DclnetSettings
+from pipeline.models.dclnet.trainer import DclnetTrainer
+from pipeline.runtime import Runtime
+
+FINAL_STATE = "final.pt"
+MASK_FIGURE_IDS = 4
+EpochCallback = Callable[[str, int, dict[str, float]], None]
+
+
+@dataclass(frozen=True)
+class TrainUnit:
+    """One model to train: its name, index file and output locations."""
+
+    name: str  # "main" or "split_<k>"
+    index_csv: Path
+    model_path: str  # relative to the model dir
+    plots_subdir: str  # relative to the plots dir ("" = top level)
+
+
+def training_units(settings: DclnetSettings, layout: str, data_dir: Path) -> list[TrainUnit]:
+    """SYSU-MM01: one unit over ``index.csv``; RegDB: one per split in ``splits/<k>/``."""
+    if layout == "regdb":
+        return [
+            TrainUnit(
+                f"split_{k}",
+                data_dir / "splits" / str(k) / "index.csv",
+                f"splits/{k}/model.pt",
+                f"split_{k}",
+            )
+            for k in settings.splits
+        ]
+    return [TrainUnit("main", data_dir / "index.csv", "model.pt", "")]
+
+
+def model_kwargs(settings: DclnetSettings) -> dict[str, Any]:
+    """The :func:`build_dclnet` arguments a settings object fixes (without classes or seed)."""
+    m = settings.model
+    return {
+        "depth": m.depth,
+        "width": m.width,
+        "last_stride": m.last_stride,
+        "gem_p": m.gem_p,
+        "parts": m.parts,
+    }
+
+
+def _barrier(runtime: Runtime) -> None:
+    if runtime.distributed:
+        dist.barrier()
+
+
+def _train_unit(
+    unit: TrainUnit,
+    settings: DclnetSettings,
+    runtime: Runtime,
+    seed: int,
+    state_dir: Path,
+    root: Path,
+    on_epoch_end: EpochCallback | None,
+) -> dict[str, Any]:
+    """Train one unit (or load its finished state); returns its final state."""
+    final_path = state_dir / FINAL_STATE
+    final = load_checkpoint(final_path)
+    if final is not None:
+        return final
+    train_set = load_train_set(unit.index_csv, settings.input, root)
+    model = build_dclnet(
+        num_classes=train_set.num_classes,
+        seed=seed,
+        pretrained=settings.model.pretrained,
+        **model_kwargs(settings),
+    )
+    trainer = DclnetTrainer(
+        model,
+        train_set.dataset,
+        train_set.labels,
+        train_set.modalities,
+        settings,
+        runtime,
+        seed,
+        desc=f"dclnet {unit.name}",
+    )
+    callback = None
+    if on_epoch_end is not None and runtime.is_main:
+
+        def callback(epoch: int, row: dict[str, float]) -> None:
+            on_epoch_end(unit.name, epoch, row)
+
+    loop = EpochLoop(
+        trainer,
+        epochs=settings.train.epochs,
+        resume_dir=state_dir,
+        on_epoch_end=callback,
+        save_checkpoints=runtime.is_main,
+    )
+    history = loop.run()
+    final = {
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "history": history,
+        "pids": list(train_set.pids),
+    }
+    if runtime.is_main:
+        save_checkpoint(final_path, final)
+        # The epoch checkpoint (weights + Adam state) is no longer needed: free the disk.
+        (state_dir / CHECKPOINT_NAME).unlink(missing_ok=True)
+    return final
+
+
+def _mask_sample(train_set: TrainSet, settings: DclnetSettings, root: Path):
+    """First image of each modality for the first few identities, test-transformed."""
+    rows = train_set.dataset.rows
+    picked_v, picked_r, labels = [], [], []
+    for label in range(train_set.num_classes):
+        vis = next((r for r in rows if r.pid == label and r.modality == "visible"), None)
+        ir = next((r for r in rows if r.pid == label and r.modality == "infrared"), None)
+        if vis is not None and ir is not None:
+            picked_v.append(vis)
+            picked_r.append(ir)
+            labels.append(label)
+        if len(labels) == MASK_FIGURE_IDS:
+            break
+    to_tensor = eval_dataset(picked_v + picked_r, settings.input, root)
+    images = torch.stack([to_tensor[i].image for i in range(len(to_tensor))])
+    n = len(labels)
+    return images[:n], images[n:], torch.tensor(labels, dtype=torch.long)
+
+
+def _write_outputs(
+    units: list[TrainUnit],
+    finals: dict[str, dict[str, Any]],
+    settings: DclnetSettings,
+    layout: str,
+    seed: int,
+    model_dir: Path,
+    plots_dir: Path,
+    root: Path,
+) -> None:
+    config = {
+        "dataset": settings.dataset,
+        "layout": layout,
+        "seed": seed,
+        "settings": settings.model_dump(mode="json"),
+        "units": {
+            u.name: {"model": u.model_path, "num_classes": len(finals[u.name]["pids"])}
+            for u in units
+        },
+    }
+    with atomic_dir(model_dir) as tmp:
+        for unit in units:
+            path = tmp / unit.model_path
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(finals[unit.name]["model"], path)
+        write_json(tmp / "config.json", config)
+    with atomic_dir(plots_dir) as tmp:
+        for unit in units:
+            folder = tmp / unit.plots_subdir
+            title = f"DCLNet on {settings.dataset}" + (
+                f" ({unit.name})" if unit.plots_subdir else ""
+            )
+            write_history(
+                finals[unit.name]["history"], folder / "history.csv", folder / "history.png", title
+            )
+        first = units[0]
+        train_set = load_train_set(first.index_csv, settings.input, root)
+        model = DCLNet(num_classes=train_set.num_classes, **model_kwargs(settings))
+        model.load_state_dict(finals[first.name]["model"])
+        objective = DclnetObjective(settings.loss, settings.srm, settings.model.parts)
+        visible, infrared, labels = _mask_sample(train_set, settings, root)
+        write_part_masks(tmp / "part_masks.png", model, objective, visible, infrared, labels)
+
+
+def train_dclnet(
+    settings: DclnetSettings,
+    layout: str,
+    *,
+    data_dir: str | Path,
+    model_dir: str | Path,
+    plots_dir: str | Path,
+    runtime: Runtime,
+    seed: int,
+    root: str | Path = ".",
+    on_epoch_end: EpochCallback | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Train every unit, then write the model and plot directories.
+
+    Args:
+        settings: resolved ``dclnet`` settings.
+        layout: ``sysu_mm01`` or ``regdb`` (the dataset's layout).
+        data_dir: ``data/processed/<dataset>``.
+        model_dir: output ``models/dclnet``.
+        plots_dir: output ``plots/dclnet/train``.
+        runtime: from ``pipeline.runtime.setup``; only rank 0 writes.
+        seed: initialises the model and the batch order.
+        root: the folder index paths are relative to (the repository root).
+        on_epoch_end: called on rank 0 with ``(unit, epoch, row)`` after each epoch.
+
+    Returns:
+        Per unit its final state: ``model`` (this rank's weights, on CPU),
+        ``history`` (one row per epoch) and ``pids`` (original pid of each class).
+    """
+    data_dir, model_dir, plots_dir, root = (
+        Path(data_dir),
+        Path(model_dir),
+        Path(plots_dir),
+        Path(root),
+    )
+    units = training_units(settings, layout, data_dir)
+    for unit in units:
+        if not unit.index_csv.is_file():
+            raise FileNotFoundError(f"{unit.index_csv}: index file not found (run convert first)")
+    state_root = resume_dir(model_dir)
+    finals = {}
+    for unit in units:
+        finals[unit.name] = _train_unit(
+            unit, settings, runtime, seed, state_root / unit.name, root, on_epoch_end
+        )
+        _barrier(runtime)
+    if runtime.is_main:
+        _write_outputs(units, finals, settings, layout, seed, model_dir, plots_dir, root)
+        clear_resume(model_dir)
+    _barrier(runtime)
+    return finals
+
+
+def history_metrics(row: dict[str, float]) -> dict[str, float]:
+    """The numeric values of a history row, without the epoch (for MLflow)."""
+    return {k: float(v) for k, v in row.items() if k != "epoch" and np.isscalar(v)}

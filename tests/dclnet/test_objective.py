@@ -1,0 +1,127 @@
+"""The training objective: switches, weights, where each loss sends its gradient."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pipeline.models.dclnet.network import build_dclnet
+from pipeline.models.dclnet.objective import LOSS_NAMES, DclnetObjective
+from pipeline.models.dclnet.settings import LossSettings, SrmSettings
+
+
+def batch(seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    images = torch.randn(8, 3, 96, 48, generator=gen)
+    labels = torch.tensor([0, 0, 1, 1] * 2)
+    return images, labels
+
+
+def run(losses: LossSettings, srm: SrmSettings | None = None):
+    model = build_dclnet(num_classes=3, seed=0, depth=18, width=8)
+    images, labels = batch()
+    out = model(images[:4], images[4:])
+    objective = DclnetObjective(losses, srm or SrmSettings(), parts=6)
+    total, logged = objective(out, labels, images, model.part_classifier.weight.detach())
+    return model, total, logged
+
+
+def only(name: str, weight: float = 1.0) -> LossSettings:
+    off = {n: {"enabled": n == name, "weight": weight} for n in LOSS_NAMES}
+    return LossSettings.model_validate(off)
+
+
+def test_total_is_the_weighted_sum_of_enabled_terms():
+    weights = {
+        "id": 1.0,
+        "center_triplet": 0.5,
+        "part": 2.0,
+        "pixel": 1.0,
+        "smooth": 3.0,
+        "dense": 0.25,
+    }
+    losses = LossSettings.model_validate({n: {"weight": w} for n, w in weights.items()})
+    _, total, logged = run(losses)
+    assert set(logged) >= {f"loss_{n}" for n in LOSS_NAMES}
+    expected = sum(w * logged[f"loss_{n}"] for n, w in weights.items())
+    assert total.item() == pytest.approx(expected, rel=1e-5)
+    assert logged["loss"] == pytest.approx(expected, rel=1e-5)
+    assert 0.0 <= logged["dense_pixels"] <= 1.0
+
+
+def test_disabled_loss_is_not_computed():
+    losses = LossSettings.model_validate(
+        {"dense": {"enabled": False}, "smooth": {"enabled": False}}
+    )
+    _, _, logged = run(losses)
+    assert "loss_dense" not in logged and "loss_smooth" not in logged and "loss_pixel" in logged
+
+
+def test_every_loss_disabled_is_an_error():
+    with pytest.raises(ValueError, match="disabled"):
+        run(LossSettings.model_validate({n: {"enabled": False} for n in LOSS_NAMES}))
+
+
+def grads(model) -> dict[str, bool]:
+    def has(prefix):
+        return any(
+            p.grad is not None and p.grad.abs().sum() > 0
+            for n, p in model.named_parameters()
+            if n.startswith(prefix)
+        )
+
+    return {
+        prefix: has(prefix)
+        for prefix in (
+            "backbone.visible",
+            "backbone.infrared",
+            "backbone.shared",
+            "pixel_visible",
+            "pixel_infrared",
+            "part_classifier",
+            "classifier",
+        )
+    }
+
+
+def test_dense_loss_trains_only_the_modality_streams():
+    # window=None and target CAM: the masks do not depend on anything trained here.
+    model, total, logged = run(only("dense"), SrmSettings(cam_label="target", window=None))
+    total.backward()
+    g = grads(model)
+    assert g["backbone.visible"] and g["backbone.infrared"]
+    assert not (g["backbone.shared"] or g["pixel_visible"] or g["classifier"])
+
+
+def test_pixel_losses_train_only_the_parsers():
+    for name in ("pixel", "smooth"):
+        model, total, _ = run(only(name))
+        total.backward()
+        g = grads(model)
+        assert g["pixel_visible"] and g["pixel_infrared"]
+        assert not (g["backbone.visible"] or g["backbone.shared"] or g["classifier"])
+
+
+def test_part_loss_trains_only_the_part_head():
+    model, total, _ = run(only("part"))
+    total.backward()
+    g = grads(model)
+    assert g["part_classifier"] and not (g["backbone.shared"] or g["backbone.visible"])
+
+
+def test_id_loss_reaches_the_backbone():
+    model, total, _ = run(only("id"))
+    total.backward()
+    g = grads(model)
+    assert g["classifier"] and g["backbone.shared"] and g["backbone.visible"]
+
+
+def test_erased_pixels_are_ignored_in_the_masks():
+    model = build_dclnet(num_classes=3, seed=0, depth=18, width=8)
+    images, labels = batch()
+    images[:, :, :48] = 0.0  # the top half of every image erased
+    out = model(images[:4], images[4:])
+    objective = DclnetObjective(LossSettings(), SrmSettings(), parts=6)
+    masks = objective.masks(out, labels, images, model.part_classifier.weight)
+    assert (masks.cam[:, :12] == -1).all() and (masks.parsed[:, :12] == -1).all()
+    assert (masks.cam[:, 12:] >= 0).all()

@@ -1,0 +1,104 @@
+"""The ``dclnet`` params section: profiles, validation messages, ablation switches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from dclnet_tiny import tiny_params
+
+from pipeline.models.dclnet.settings import DclnetSettings, load_settings
+from pipeline.params import ParamsError, load_yaml, resolve_profile
+
+SNIPPET = Path(__file__).with_name("params_dclnet.yaml")
+DATASETS = {
+    "synthetic_sysu_mm01": {"source": "synthetic", "layout": "sysu_mm01", "render": {}},
+    "sysu_mm01": {
+        "source": "archive",
+        "layout": "sysu_mm01",
+        "archive": "SYSU-MM01.zip",
+        "access": "form",
+        "form": "SYSU-MM01 agreement",
+    },
+    "regdb": {
+        "source": "archive",
+        "layout": "regdb",
+        "archive": "RegDB.zip",
+        "access": "form",
+        "form": "RegDB form",
+    },
+    "market1501": {"source": "synthetic", "layout": "market1501", "render": {}},
+}
+
+
+def snippet_params(**override) -> dict:
+    section = load_yaml(SNIPPET)["dclnet"]
+    section.update(override)
+    return {"datasets": DATASETS, "dclnet": section}
+
+
+def test_proposed_section_validates_for_every_profile():
+    for dataset in ("synthetic_sysu_mm01", "sysu_mm01", "regdb"):
+        settings, layout = load_settings(snippet_params(dataset=dataset))
+        assert settings.dataset == dataset
+        assert layout == ("regdb" if dataset == "regdb" else "sysu_mm01")
+    paper, _ = load_settings(snippet_params(dataset="sysu_mm01"))
+    assert (paper.model.depth, paper.input.height, paper.input.width) == (50, 288, 144)
+    assert paper.loss.center_triplet.margin == 0.7 and paper.loss.dense.temperature == 0.05
+    assert paper.train.milestones == [15, 27] and paper.train.lr == 0.0035
+
+
+def test_synthetic_profile_shrinks_sizes_but_keeps_every_loss():
+    settings, _ = load_settings(snippet_params())
+    assert settings.model.depth == 18 and settings.model.pretrained is None
+    assert all(getattr(settings.loss, n).enabled for n in type(settings.loss).model_fields)
+
+
+def test_ablation_switch_is_one_key():
+    params = snippet_params()
+    params["dclnet"]["loss"] = {**params["dclnet"]["loss"], "dense": {"enabled": False}}
+    settings, _ = load_settings(params)
+    assert not settings.loss.dense.enabled and settings.loss.pixel.enabled
+
+
+def test_wrong_layout_unknown_dataset_and_bad_keys_are_named():
+    with pytest.raises(ParamsError, match="market1501.*layout"):
+        load_settings(snippet_params(dataset="market1501"))
+    with pytest.raises(ParamsError, match="unknown dataset 'nope'"):
+        load_settings(snippet_params(dataset="nope"))
+    with pytest.raises(ParamsError, match=r"dclnet.loss.dense.temprature: unknown key"):
+        load_settings(snippet_params(loss={"dense": {"temprature": 0.1}}))
+    with pytest.raises(ParamsError, match=r"dclnet.train.lr"):
+        load_settings(snippet_params(train={"lr": -1}))
+    with pytest.raises(ParamsError, match="splits"):
+        load_settings(snippet_params(splits=[0, 3]))
+    # A typo in a profile not selected is caught too.
+    params = snippet_params()
+    params["dclnet"]["profiles"] = {**params["dclnet"]["profiles"], "regdb": {"modle": {}}}
+    with pytest.raises(ParamsError, match=r"dclnet.modle: unknown key.*\n.*profiles.regdb"):
+        load_settings(params)
+
+
+def test_input_too_small_for_the_stripes():
+    with pytest.raises(ParamsError, match="stripes"):
+        load_settings(snippet_params(input={"height": 64, "width": 32}))
+
+
+def test_yaml12_numbers_from_dvc_exp_run():
+    # `dvc exp run -S dclnet.train.lr=1e-06` writes 1e-06: a float under YAML 1.2.
+    text = SNIPPET.read_text().replace("lr: 0.0035 ", "lr: 1e-06 ", 1)
+    path = SNIPPET.parent / "_tmp_yaml12.yaml"
+    try:
+        path.write_text(text)
+        section = load_yaml(path)["dclnet"]
+    finally:
+        path.unlink(missing_ok=True)
+    settings = DclnetSettings.model_validate(
+        resolve_profile({**section, "dataset": "sysu_mm01"}, "dclnet")
+    )
+    assert settings.train.lr == pytest.approx(1e-6)
+
+
+def test_tiny_params_fixture_is_valid():
+    settings, layout = load_settings(tiny_params())
+    assert layout == "sysu_mm01" and settings.model.width == 8
