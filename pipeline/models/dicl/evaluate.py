@@ -1,0 +1,177 @@
+"""Evaluate a DICL model on a processed person-search test set.
+
+Protocols (METHODS.md "Evaluation protocols", implemented in
+``pipeline.evaluation``): detections scoring >= 0.5 enter both the detection
+metrics (greedy matching at IoU 0.5; recall and AP x recall) and the search;
+CUHK-SYSU is searched in every gallery size present in ``protocol.json`` (the
+headline metrics use ``gallery_size``, 100 by default), PRW in the whole
+gallery (all test frames but the query's own, similarity weighted by the
+detection score as DICL's PRW script does) and its cross-camera variant. A
+query's embedding is that of its annotated box (scene and crop branches
+averaged), exactly as gallery detections are embedded.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from detectron2.config import CfgNode
+
+from pipeline.data.detectron2 import load_person_search_dicts
+from pipeline.evaluation import (
+    cuhk_sysu_queries,
+    evaluate_detection,
+    evaluate_search,
+    prw_queries,
+    scene_annotations,
+)
+from pipeline.evaluation.detection import xywh_to_xyxy
+from pipeline.models.dicl.data import PersonSearchMapper
+from pipeline.models.dicl.inference import annotation_boxes_xyxy, detect, embed_boxes
+
+CMC_RANKS = tuple(range(1, 21))
+HEADLINE_TOPK = (1, 5, 10)
+
+
+@dataclass
+class SearchEvaluation:
+    """Flat metrics plus what the plots need.
+
+    Attributes:
+        metrics: ``mAP``, ``top1``, ``top5``, ``top10``, ``det_ap``, ``det_recall`` and
+            per-gallery keys (``g50_mAP``, ... on CUHK-SYSU; ``cross_cam_mAP``, ... on PRW).
+        cmc: top-k hit rate for k = 1..20 in the headline gallery.
+        det_y_true, det_y_score: kept detections' match flags and scores (PR curve).
+        ranked: per query, its best detections (image_id, box, score, correct).
+        query_records: per query, ``{"file_name", "box"}`` (for ranked-list pictures).
+        image_files: image_id -> file name of every test image.
+    """
+
+    metrics: dict[str, float]
+    cmc: np.ndarray
+    det_y_true: np.ndarray
+    det_y_score: np.ndarray
+    ranked: list[list[dict[str, Any]]] = field(default_factory=list)
+    query_records: list[dict[str, Any]] = field(default_factory=list)
+    image_files: dict[Any, str] = field(default_factory=dict)
+
+
+def _search_metrics(result: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    out = {f"{prefix}mAP": result["mAP"]}
+    for k in HEADLINE_TOPK:
+        out[f"{prefix}top{k}"] = result[f"top{k}"]
+    return out
+
+
+@torch.no_grad()
+def evaluate_person_search(
+    model: torch.nn.Module,
+    cfg: CfgNode,
+    *,
+    processed_dir: str | Path,
+    path_root: str | Path,
+    layout: str,
+    gallery_size: int = 100,
+    keep_top: int = 10,
+) -> SearchEvaluation:
+    """Detect in every test image, embed every query, and score both.
+
+    Args:
+        model: a DICL model (any mode; evaluated in eval mode).
+        cfg: its config (test scale, image format, search score threshold).
+        processed_dir: holds ``test.json`` and ``protocol.json``.
+        path_root: folder the image paths are relative to.
+        layout: ``cuhk_sysu`` or ``prw``.
+        gallery_size: CUHK-SYSU headline gallery (must be in the protocol).
+        keep_top: ranked detections kept per query for pictures.
+
+    Raises:
+        ValueError: an unknown layout or a gallery size the protocol lacks.
+    """
+    processed_dir = Path(processed_dir)
+    test_dicts = load_person_search_dicts(processed_dir / "test.json", path_root)
+    with (processed_dir / "test.json").open(encoding="utf-8") as fh:
+        scenes = scene_annotations(json.load(fh))
+    with (processed_dir / "protocol.json").open(encoding="utf-8") as fh:
+        protocol = json.load(fh)
+    thresh = cfg.TEST.DICL_SEARCH_SCORE_THRESH
+    mapper = PersonSearchMapper(
+        [cfg.INPUT.DICL_TEST_SCALE], flip=False, image_format=cfg.INPUT.FORMAT, with_targets=False
+    )
+
+    detections = detect(model, test_dicts, mapper, desc="gallery")
+    by_id = {d["image_id"]: d for d in test_dicts}
+    query_records = []
+    for n, q in enumerate(protocol["queries"]):
+        if q["image_id"] not in by_id:
+            raise ValueError(
+                f"protocol.json: queries[{n}] image {q['image_id']!r} not in test.json"
+            )
+        query_records.append({**by_id[q["image_id"]], "query_boxes": xywh_to_xyxy([q["bbox"]])})
+    query_feats = np.concatenate(embed_boxes(model, query_records, mapper, desc="queries"))
+
+    ground_truth = {d["image_id"]: annotation_boxes_xyxy(d) for d in test_dicts}
+    det = evaluate_detection(ground_truth, detections, score_thresh=thresh, return_scores=True)
+    metrics: dict[str, float] = {"det_ap": det["ap"], "det_recall": det["recall"]}
+
+    if layout == "cuhk_sysu":
+        sizes = [int(s) for s in protocol.get("gallery_sizes", [])]
+        if gallery_size not in sizes:
+            raise ValueError(
+                f"person_search.test.gallery_size={gallery_size}: protocol.json has gallery "
+                f"sizes {sizes}"
+            )
+        headline = None
+        for size in sizes:
+            result = evaluate_search(
+                query_feats,
+                cuhk_sysu_queries(protocol, scenes, size),
+                detections,
+                score_thresh=thresh,
+                topk=CMC_RANKS,
+                keep_top=keep_top if size == gallery_size else 0,
+            )
+            metrics.update(_search_metrics(result, f"g{size}_"))
+            if size == gallery_size:
+                headline = result
+    elif layout == "prw":
+        cross = evaluate_search(
+            query_feats,
+            prw_queries(protocol["queries"], scenes, cross_camera=True),
+            detections,
+            score_thresh=thresh,
+            topk=CMC_RANKS,
+            weight_by_score=True,
+        )
+        metrics.update(_search_metrics(cross, "cross_cam_"))
+        headline = evaluate_search(
+            query_feats,
+            prw_queries(protocol["queries"], scenes),
+            detections,
+            score_thresh=thresh,
+            topk=CMC_RANKS,
+            weight_by_score=True,
+            keep_top=keep_top,
+        )
+    else:
+        raise ValueError(f"layout {layout!r}: DICL evaluates cuhk_sysu or prw")
+    metrics.update(_search_metrics(headline))
+    valid = ~np.isnan(headline["ap"])
+    cmc = headline["hits"][valid].mean(axis=0)
+    return SearchEvaluation(
+        metrics=metrics,
+        cmc=cmc,
+        det_y_true=det["y_true"],
+        det_y_score=det["y_score"],
+        ranked=headline.get("ranked", []),
+        query_records=[
+            {"file_name": r["file_name"], "box": r["query_boxes"][0].tolist()}
+            for r in query_records
+        ],
+        image_files={d["image_id"]: d["file_name"] for d in test_dicts},
+    )

@@ -1,0 +1,142 @@
+"""The DICL stages' library entry points: params in, files out.
+
+``train_from_params`` and ``evaluate_from_params`` hold everything the stage
+scripts do beyond argument parsing and MLflow, so tests can run them directly
+(or in a subprocess, to kill and resume one). Both expect ``runtime.setup`` to
+have run (seeds, determinism, threads, process group).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from detectron2.utils import comm
+
+from pipeline.checkpoint import clear_resume, load_weights, resume_dir
+from pipeline.models.dicl.config import build_cfg
+from pipeline.models.dicl.data import iters_per_epoch, load_training_set
+from pipeline.models.dicl.evaluate import evaluate_person_search
+from pipeline.models.dicl.outputs import write_eval_outputs, write_training_outputs
+from pipeline.models.dicl.settings import DiclSettings
+from pipeline.models.dicl.trainer import build_dicl_model, train_dicl
+from pipeline.params import ParamsError
+from pipeline.runtime import Runtime
+
+
+def _check_memory_size(settings: DiclSettings, num_slots: int, train_json: Path) -> None:
+    expected = settings.train.memory_size
+    if expected is not None and expected != num_slots:
+        raise ParamsError(
+            f"person_search.train.memory_size: {expected} expected, but {train_json} holds "
+            f"{num_slots} boxes"
+        )
+
+
+def run_config(settings: DiclSettings, layout: str, iters: int, slots: int, seed: int) -> dict:
+    """What ``config.json`` records: the resolved settings and what the data fixed."""
+    return {
+        "person_search": settings.model_dump(mode="json"),
+        "layout": layout,
+        "iters_per_epoch": iters,
+        "memory_size": slots,
+        "seed": seed,
+    }
+
+
+def train_from_params(
+    settings: DiclSettings,
+    layout: str,
+    *,
+    runtime: Runtime,
+    seed: int,
+    data_dir: str | Path,
+    path_root: str | Path,
+    model_dir: str | Path,
+    plots_dir: str | Path,
+    on_epoch_end: Callable[[int, dict], None] | None = None,
+) -> list[dict[str, float]]:
+    """Train DICL on ``data_dir/train.json``; write ``model_dir`` and ``plots_dir``.
+
+    Resumes from ``resume_dir(model_dir)`` when a checkpoint is there; removes it
+    once the outputs are written. Returns the per-epoch history.
+    """
+    train_json = Path(data_dir) / "train.json"
+    training_set = load_training_set(train_json, path_root)
+    _check_memory_size(settings, training_set.num_slots, train_json)
+    iters = iters_per_epoch(
+        len(training_set.dicts), settings.train.ims_per_batch, runtime.world_size
+    )
+    cfg = build_cfg(
+        settings,
+        iters_per_epoch=iters,
+        memory_size=training_set.num_slots,
+        device=runtime.device.type,
+    )
+    model, history = train_dicl(
+        cfg, training_set, resume_dir=resume_dir(model_dir), seed=seed, on_epoch_end=on_epoch_end
+    )
+    if runtime.is_main:
+        write_training_outputs(
+            model,
+            run_config(settings, layout, iters, training_set.num_slots, seed),
+            history,
+            model_dir=model_dir,
+            plots_dir=plots_dir,
+        )
+        clear_resume(model_dir)
+    comm.synchronize()
+    return history
+
+
+def evaluate_from_params(
+    settings: DiclSettings,
+    layout: str,
+    *,
+    runtime: Runtime,
+    seed: int,
+    data_dir: str | Path,
+    path_root: str | Path,
+    model_dir: str | Path,
+    metrics_path: str | Path,
+    plots_dir: str | Path,
+    with_init: bool = True,
+) -> dict[str, Any]:
+    """Evaluate the trained model (and the untrained one, same seed); write the outputs.
+
+    The untrained model is built exactly as training built it before its first step
+    (seeds reset to ``seed``), so ``init_`` is the true starting point.
+    """
+    cfg = build_cfg(settings, iters_per_epoch=1, memory_size=1, device=runtime.device.type)
+    model = build_dicl_model(cfg, pretrained=False)
+    model.load_state_dict(load_weights(Path(model_dir) / "model.pt", map_location=runtime.device))
+    trained = evaluate_person_search(
+        model,
+        cfg,
+        processed_dir=data_dir,
+        path_root=path_root,
+        layout=layout,
+        gallery_size=settings.test.gallery_size,
+    )
+    init = None
+    if with_init:
+        torch.manual_seed(seed)
+        untrained = build_dicl_model(cfg)
+        init = evaluate_person_search(
+            untrained,
+            cfg,
+            processed_dir=data_dir,
+            path_root=path_root,
+            layout=layout,
+            gallery_size=settings.test.gallery_size,
+        )
+    return write_eval_outputs(
+        trained,
+        init,
+        metrics_path=metrics_path,
+        plots_dir=plots_dir,
+        ranked_queries=settings.test.ranked_list_queries,
+        seed=seed,
+    )

@@ -1,0 +1,213 @@
+"""The ``person_search`` section of params.yaml, validated (DICL track).
+
+Base values are the paper's CUHK-SYSU settings (METHODS.md section 1, official
+configs ``configs/dicl/cuhk_dicl.py``); a dataset profile overlays what it
+changes (PRW: positive IoU 0.7, min_samples 4, scales up to 2000x1200; the
+synthetic world: a small backbone from scratch, small images, a short schedule).
+Every loss has a weight and a switch, so each ablation of the paper is one
+``dvc exp run -S person_search.loss.<name>.enabled=false``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from pipeline.params import ParamsError, Settings, resolve_profile, validate
+
+SUPPORTED_LAYOUTS = ("cuhk_sysu", "prw")
+Pair = tuple[int, int]
+
+
+class BackboneSettings(Settings):
+    depth: Literal[18, 34, 50, 101] = 50
+    width: int = Field(64, ge=8, description="stem / res2 width; 64 is the standard ResNet")
+    norm: Literal["FrozenBN", "BN", "GN", "SyncBN"] = "FrozenBN"
+    freeze_at: int = Field(2, ge=0, le=5, description="stem + stages below this are frozen")
+    stride_in_1x1: bool = True  # caffe-style bottlenecks (MSRA weights)
+    weights: str | None = None  # local file or URL (http(s)://, detectron2://)
+    weights_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+
+
+class RpnSettings(Settings):
+    anchor_sizes: list[float] = [32.0, 64.0, 128.0, 256.0, 512.0]
+    aspect_ratios: list[float] = [1.0, 2.0, 3.0]  # height / width: tall boxes
+    pre_nms_topk_train: int = Field(12000, ge=1)
+    post_nms_topk_train: int = Field(2000, ge=1)
+    pre_nms_topk_test: int = Field(6000, ge=1)
+    post_nms_topk_test: int = Field(300, ge=1)
+    nms_thresh: float = Field(0.7, gt=0, le=1)
+    min_box_size: float = Field(8.0, ge=0)
+    batch_size_per_image: int = Field(256, ge=1)
+
+
+class RoiSettings(Settings):
+    pooler_resolution: Pair = (14, 6)
+    batch_size_per_image: int = Field(128, ge=2)
+    positive_fraction: float = Field(0.5, gt=0, le=1)
+    pos_iou: float = Field(0.6, gt=0, le=1)
+    neg_iou: float = Field(0.1, ge=0, le=1)
+    score_thresh_test: float = Field(0.05, ge=0, le=1)
+    nms_thresh_test: float = Field(0.4, gt=0, le=1)
+    detections_per_image: int = Field(100, ge=1)
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> RoiSettings:
+        if self.neg_iou > self.pos_iou:
+            raise ValueError(f"neg_iou {self.neg_iou} must not exceed pos_iou {self.pos_iou}")
+        return self
+
+
+class HeadSettings(Settings):
+    deformable: bool = True
+    num_convs: int = Field(2, ge=0)
+    conv_dim: int = Field(512, ge=1)
+    norm: Literal["BN", "GN", ""] = "BN"
+    embedding_dim: int = Field(256, ge=1)
+    box_loss_weight: float = Field(10.0, ge=0)
+
+
+class CropSettings(Settings):
+    enabled: bool = True
+    size: Pair = (224, 96)  # height, width of each re-encoded box crop
+
+
+class ModelSettings(Settings):
+    backbone: BackboneSettings = BackboneSettings()
+    neck_deformable: bool = True
+    # Learning-rate factor of the deformable convolutions' offset branches (mmcv: 1).
+    deform_offset_lr_factor: float = Field(1.0, ge=0)
+    pixel_mean: tuple[float, float, float] = (103.53, 116.28, 123.675)  # BGR
+    pixel_std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    rpn: RpnSettings = RpnSettings()
+    roi: RoiSettings = RoiSettings()
+    head: HeadSettings = HeadSettings()
+    crop: CropSettings = CropSettings()
+
+
+class OicSettings(Settings):
+    enabled: bool = True
+    prob: float = Field(0.5, ge=0, le=1)
+    grid: Pair = (14, 6)  # rows, columns over each box
+    cells: int = Field(2, ge=1)
+
+
+class SwitchedLoss(Settings):
+    enabled: bool = True
+    weight: float = Field(1.0, ge=0)
+
+
+class MemoryLossSettings(SwitchedLoss):
+    temperature: float = Field(0.05, gt=0)
+    momentum: float = Field(0.2, ge=0, lt=1)
+    hard_negative_mass: float = Field(0.6, gt=0, le=1)
+
+
+class TripletLossSettings(SwitchedLoss):
+    margin: float = Field(0.3, ge=0)
+    background_weight: float = Field(0.25, ge=0)
+
+
+class LossSettings(Settings):
+    memory: MemoryLossSettings = MemoryLossSettings()
+    sic_many_to_one: SwitchedLoss = SwitchedLoss()
+    sic_dense: SwitchedLoss = SwitchedLoss(weight=0.1)
+    triplet: TripletLossSettings = TripletLossSettings()
+
+
+class PseudoLabelSettings(Settings):
+    k1: int = Field(30, ge=1)
+    k2: int = Field(6, ge=1)
+    eps: tuple[float, float, float] = (0.68, 0.70, 0.72)
+    min_samples: int = Field(2, ge=1)
+    context: bool = True  # two boxes of one image never share a cluster
+    reliability: bool = True  # DBSCAN at three eps; unreliable members become singletons
+    # Epochs at the start where every slot is its own label (instance contrast) before
+    # clustering starts; 0 in the paper (a commented-out option of the official ClusterHook).
+    instance_epochs: int = Field(0, ge=0)
+
+
+class TrainSettings(Settings):
+    epochs: int = Field(26, ge=1)
+    ims_per_batch: int = Field(4, ge=1, description="images per process per iteration")
+    lr: float = Field(0.001, gt=0)
+    momentum: float = Field(0.9, ge=0)
+    weight_decay: float = Field(0.0005, ge=0)
+    lr_steps: list[int] = [16, 22]  # epochs
+    gamma: float = Field(0.1, gt=0)
+    warmup_iters: int = Field(2242, ge=0)
+    warmup_factor: float = Field(0.005, gt=0, le=1)
+    grad_clip: float | None = Field(10.0, gt=0)
+    # (long side, short side) pairs, one drawn per image (keep aspect ratio).
+    scales: list[Pair] = [(667, 400), (1000, 600), (1333, 800), (1500, 900), (1666, 1000)]
+    flip: bool = True
+    num_workers: int = Field(0, ge=0)
+    memory_size: int | None = Field(None, ge=1, description="expected number of training boxes")
+
+
+class TestSettings(Settings):
+    scale: Pair = (1500, 900)  # (long side, short side)
+    search_score_thresh: float = Field(0.5, ge=0, le=1)
+    gallery_size: int = Field(100, ge=1)  # CUHK-SYSU headline gallery
+    ranked_list_queries: int = Field(4, ge=0)
+
+
+class DiclSettings(Settings):
+    """The resolved ``person_search`` section (profile applied)."""
+
+    dataset: str
+    model: ModelSettings = ModelSettings()
+    oic: OicSettings = OicSettings()
+    loss: LossSettings = LossSettings()
+    pseudo_labels: PseudoLabelSettings = PseudoLabelSettings()
+    train: TrainSettings = TrainSettings()
+    test: TestSettings = TestSettings()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DiclSettings:
+        b = self.model.backbone
+        if b.norm == "GN" and b.width % 32:
+            raise ValueError(
+                f"model.backbone.norm GN (32 groups) needs a width divisible by 32, got {b.width}"
+            )
+        sic = self.loss.sic_many_to_one.enabled or self.loss.sic_dense.enabled
+        if sic and not self.model.crop.enabled:
+            raise ValueError(
+                "loss.sic_many_to_one / loss.sic_dense need model.crop.enabled (the Siamese "
+                "crop branch); switch them off too"
+            )
+        if sorted(self.train.lr_steps) != list(self.train.lr_steps):
+            raise ValueError(f"train.lr_steps must be increasing, got {self.train.lr_steps}")
+        if not self.train.scales:
+            raise ValueError("train.scales needs at least one (long, short) pair")
+        return self
+
+
+def load_settings(params: dict[str, Any]) -> tuple[DiclSettings, str]:
+    """Resolve the profile, validate, and check the dataset's layout.
+
+    Args:
+        params: the whole params.yaml as loaded.
+
+    Returns:
+        ``(settings, layout)``.
+
+    Raises:
+        ParamsError: unknown keys, bad values, an unknown dataset or an unsupported layout.
+    """
+    from pipeline.data.sources import dataset_source
+
+    section = params.get("person_search")
+    if not isinstance(section, dict):
+        raise ParamsError("person_search: section missing or not a mapping")
+    settings = validate(
+        DiclSettings, resolve_profile(section, "person_search"), prefix="person_search"
+    )
+    layout = dataset_source(params, settings.dataset).layout
+    if layout not in SUPPORTED_LAYOUTS:
+        raise ParamsError(
+            f"person_search.dataset: {settings.dataset!r} has layout {layout!r}; "
+            f"the DICL track supports {', '.join(SUPPORTED_LAYOUTS)}"
+        )
+    return settings, layout

@@ -1,0 +1,118 @@
+"""Pretrained backbone weights for DICL: from a local file or a URL.
+
+The paper starts from ImageNet weights (``open-mmlab://detectron2/resnet50_caffe``,
+i.e. detectron2's MSRA ``R-50.pkl``). Accepted sources:
+
+* a local path or an ``http(s)://`` URL (downloaded once with pooch into
+  ``~/.cache/pipeline/weights``, checked against ``sha256`` when given);
+* a ``detectron2://`` URL (detectron2's model zoo, fetched by its PathManager).
+
+Formats: detectron2 / Caffe2 pickles (``.pkl``) go through detectron2's
+``DetectionCheckpointer`` (Caffe2 name conversion; pickles can run code, so use
+trusted files and pin their sha256). Anything else is read with
+``torch.load(weights_only=True)``; torchvision ResNet names (``layer1.0.conv1``,
+``bn1``, ``downsample.0``) are renamed to detectron2's (``res2.0.conv1``,
+``conv1.norm``, ``shortcut``) and every tensor is matched to the model by
+detectron2's suffix heuristics (``align_and_update_state_dicts``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.checkpoint.c2_model_loading import align_and_update_state_dicts
+
+from pipeline.checkpoint import load_weights
+
+log = logging.getLogger(__name__)
+
+CACHE_DIR = Path.home() / ".cache" / "pipeline" / "weights"
+
+_TORCHVISION_RULES = [
+    (re.compile(r"^layer(\d)\."), lambda m: f"res{int(m.group(1)) + 1}."),
+    (re.compile(r"\.downsample\.0\."), lambda m: ".shortcut."),
+    (re.compile(r"\.downsample\.1\."), lambda m: ".shortcut.norm."),
+    (re.compile(r"\.bn(\d)\."), lambda m: f".conv{m.group(1)}.norm."),
+    (re.compile(r"^conv1\."), lambda m: "stem.conv1."),
+    (re.compile(r"^bn1\."), lambda m: "stem.conv1.norm."),
+]
+
+
+def torchvision_to_detectron2(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename a torchvision ResNet state dict to detectron2's ResNet names (``fc`` dropped)."""
+    out = {}
+    for name, value in state.items():
+        if name.startswith("fc."):
+            continue
+        for pattern, repl in _TORCHVISION_RULES:
+            name = pattern.sub(repl, name)
+        out[name] = value
+    return out
+
+
+def local_weights_file(source: str, sha256: str | None = None) -> Path:
+    """A local copy of ``source`` (path, http(s) URL or detectron2:// URL)."""
+    if source.startswith(("http://", "https://")):
+        import pooch
+
+        name = Path(source.split("?")[0]).name or "weights"
+        return Path(
+            pooch.retrieve(
+                source,
+                known_hash=f"sha256:{sha256}" if sha256 else None,
+                fname=name,
+                path=CACHE_DIR,
+                progressbar=False,
+            )
+        )
+    if source.startswith("detectron2://"):
+        from detectron2.utils.file_io import PathManager
+
+        path = Path(PathManager.get_local_path(source))
+    else:
+        path = Path(source)
+    if not path.is_file():
+        raise FileNotFoundError(f"{source}: backbone weights file not found")
+    if sha256:
+        import hashlib
+
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != sha256:
+            raise ValueError(f"{source}: sha256 {digest} does not match the pinned {sha256}")
+    return path
+
+
+def load_backbone_weights(
+    model: torch.nn.Module, source: str, *, sha256: str | None = None
+) -> list[str]:
+    """Load pretrained weights into ``model`` (a DICL model) by name matching.
+
+    Args:
+        model: the model; its backbone's ResNet lives at ``backbone.bottom_up``.
+        source: local path or URL (see the module docstring).
+        sha256: expected digest of the file (checked when given).
+
+    Returns:
+        Names of model parameters that received no weight (logged too).
+    """
+    path = local_weights_file(source, sha256)
+    if path.suffix == ".pkl":
+        DetectionCheckpointer(model).load(str(path))
+        return []
+    state = torchvision_to_detectron2(load_weights(path))
+    model_state = model.state_dict()
+    aligned = align_and_update_state_dicts(model_state, state, c2_conversion=False)
+    matched = {k: v for k, v in aligned.items() if k in model_state}
+    if not matched:
+        raise ValueError(f"{source}: no tensor matches a parameter of the DICL model")
+    result = model.load_state_dict(matched, strict=False)
+    missing = [k for k in result.missing_keys if ".bottom_up." in k]
+    if missing:
+        log.warning(
+            "%s: %d backbone tensors not in the file, e.g. %s", source, len(missing), missing[0]
+        )
+    return missing
