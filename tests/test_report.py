@@ -12,7 +12,13 @@ def results():
             dataset="synthetic_market1501",
             layout="market1501",
             synthetic=True,
-            metrics={"mAP": 0.61234, "rank1": 0.8, "init_mAP": 0.1, "init_rank1": 0.2, "hist_mAP": 0.3},
+            metrics={
+                "mAP": 0.61234,
+                "rank1": 0.8,
+                "init_mAP": 0.1,
+                "init_rank1": 0.2,
+                "hist_mAP": 0.3,
+            },
         ),
         TrackResult(
             section="person_search",

@@ -1,0 +1,131 @@
+"""Data feeding for the SCL track: the paper's random batches, sharded for DDP.
+
+The official code draws plain shuffled batches of 8 training images (no
+identity sampler: there are no labels) with only a horizontal flip as
+augmentation. In cluster mode the epoch runs over the images DBSCAN kept
+(outliers dropped). Every epoch's order comes from ``(seed, epoch)`` alone, so a
+resumed run sees the same batches; under DDP each global batch of
+``batch_size * world_size`` images is cut into one slice per rank, and an
+incomplete last batch is dropped (BatchNorm cannot train on a single image).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from pipeline.data.reid_dataset import ReidImageDataset
+from pipeline.data.transforms import build_test_transform, build_train_transform
+from pipeline.runtime import make_generator, seed_worker
+
+
+class ShuffledBatchSampler(Sampler[list[int]]):
+    """Shuffled fixed-size batches over a subset of dataset indices, one shard per rank.
+
+    Args:
+        indices: dataset indices to draw from (e.g. the non-outliers of a round).
+        batch_size: images per rank and step.
+        seed: base seed; epoch e shuffles with ``seed * 100003 + e``.
+        rank, world_size: this process's shard.
+    """
+
+    def __init__(
+        self,
+        indices: Sequence[int],
+        batch_size: int,
+        *,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        self.indices = np.asarray(indices, dtype=np.int64)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.indices) // (self.batch_size * self.world_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        rng = np.random.default_rng(self.seed * 100003 + self.epoch)
+        order = self.indices[rng.permutation(len(self.indices))]
+        step = self.batch_size * self.world_size
+        for start in range(0, len(self) * step, step):
+            shard = order[
+                start + self.rank * self.batch_size : start + (self.rank + 1) * self.batch_size
+            ]
+            yield shard.tolist()
+
+
+def train_dataset(
+    index_csv: str | Path,
+    root: str | Path,
+    *,
+    height: int,
+    width: int,
+    flip: float,
+    pad: int = 0,
+    erasing: float = 0.0,
+):
+    """The training split: resize and flip (the paper's augmentation), optionally the
+    strong baseline's pad + random crop and random erasing (official config values
+    PADDING 10, RE_PROB 0.5, switched off in its active transform)."""
+    transform = build_train_transform(height, width, flip_p=flip, pad=pad, erasing_p=erasing)
+    return ReidImageDataset.from_index(
+        index_csv, splits=("train",), modalities=("visible",), root=root, transform=transform
+    )
+
+
+def test_dataset(
+    index_csv: str | Path, root: str | Path, split: str | Sequence[str], *, height: int, width: int
+):
+    """Images of ``split`` (train, query or gallery) with the deterministic test transform."""
+    splits = (split,) if isinstance(split, str) else tuple(split)
+    return ReidImageDataset.from_index(
+        index_csv,
+        splits=splits,
+        modalities=("visible",),
+        root=root,
+        transform=build_test_transform(height, width),
+    )
+
+
+def loader(
+    dataset,
+    *,
+    batch_size: int | None = None,
+    batch_sampler: Sampler | None = None,
+    num_workers: int = 0,
+    seed: int = 0,
+) -> DataLoader:
+    """A DataLoader whose randomness (worker seeds) comes from ``seed``, never global state."""
+    kwargs = (
+        {"batch_sampler": batch_sampler}
+        if batch_sampler is not None
+        else {
+            "batch_size": batch_size,
+            "shuffle": False,
+        }
+    )
+    return DataLoader(
+        dataset,
+        num_workers=num_workers,
+        worker_init_fn=seed_worker if num_workers > 0 else None,
+        generator=make_generator(seed),
+        persistent_workers=False,
+        **kwargs,
+    )
+
+
+def shard_indices(size: int, rank: int, world_size: int) -> torch.Tensor:
+    """Indices ``rank, rank + world_size, ...`` of ``range(size)``: one rank's share of a pass."""
+    return torch.arange(rank, size, world_size)

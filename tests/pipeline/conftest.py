@@ -1,0 +1,122 @@
+"""A temporary copy of the repository with tiny data and schedules, for end-to-end runs.
+
+The copy holds the working tree's tracked and untracked-but-not-ignored files
+(what a fresh clone plus the change under test would hold), its own git history
+and its own MLflow store. `shrink_params` keeps every mechanism of every stage but
+renders tiny synthetic worlds and trains for one or two epochs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from pipeline.params import load_params
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+
+TINY_RENDER = {
+    "synthetic_market1501": {
+        "num_train_ids": 16,
+        "num_test_ids": 12,
+        "num_distractors": 10,
+        "num_junk": 5,
+        "max_images_per_camera": 3,
+    },
+    "synthetic_sysu_mm01": {
+        "num_train_ids": 8,
+        "num_val_ids": 2,
+        "num_test_ids": 8,
+        "min_images_per_camera": 3,
+        "max_images_per_camera": 4,
+    },
+    "synthetic_cuhk_sysu": {
+        "num_train_scenes": 24,
+        "num_test_scenes": 60,
+        "num_train_ids": 20,
+        "num_test_ids": 20,
+        "gallery_sizes": [50],
+    },
+}
+
+
+def shrink_params(params: dict) -> dict:
+    """Tiny worlds and one-to-two-epoch schedules; every loss and mechanism stays on."""
+    for name, sizes in TINY_RENDER.items():
+        params["datasets"][name]["render"].update(sizes)
+    scl = params["scl"]["profiles"]["synthetic_market1501"]
+    scl.setdefault("train", {}).update({"epochs": 2, "warmup_epochs": 1})
+    dcl = params["dclnet"]["profiles"]["synthetic_sysu_mm01"]
+    dcl.setdefault("train", {}).update(
+        {"epochs": 2, "iters_per_epoch": 2, "warmup_epochs": 1, "milestones": [1]}
+    )
+    dcl.setdefault("eval", {}).update({"trials": 2})
+    dicl = params["person_search"]["profiles"]["synthetic_cuhk_sysu"]
+    dicl.setdefault("train", {}).update({"epochs": 1})
+    return params
+
+
+def dump_yaml(data: dict, path: Path) -> None:
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    with path.open("w", encoding="utf-8") as fh:
+        yaml.dump(data, fh)
+
+
+def run(cmd: list[str], cwd: Path, env: dict, timeout: int = 600) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(cmd)} exited {proc.returncode}\n--- stdout\n{proc.stdout[-4000:]}"
+            f"\n--- stderr\n{proc.stderr[-4000:]}"
+        )
+    return proc
+
+
+def copy_worktree(dest: Path) -> None:
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
+    for rel in filter(None, listed):
+        src = REPO_ROOT / rel
+        if not src.is_file():
+            continue  # deleted in the working tree
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, target)
+
+
+@pytest.fixture(scope="module")
+def tiny_repo(tmp_path_factory) -> tuple[Path, dict]:
+    """A repo copy with shrunken params, committed, ready for `dvc repro`."""
+    repo = tmp_path_factory.mktemp("repo")
+    copy_worktree(repo)
+    (repo / "dvc.lock").unlink(missing_ok=True)
+    dump_yaml(shrink_params(load_params(repo / "params.yaml")), repo / "params.yaml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_", "GIT_"))}
+    env.update(
+        PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+        DVC_NO_ANALYTICS="1",
+        GIT_AUTHOR_NAME="test",
+        GIT_AUTHOR_EMAIL="test@example.com",
+        GIT_COMMITTER_NAME="test",
+        GIT_COMMITTER_EMAIL="test@example.com",
+    )
+    run(["git", "init", "-q"], repo, env)
+    run(["git", "add", "-A"], repo, env)
+    run(["git", "commit", "-qm", "tiny copy"], repo, env)
+    return repo, env

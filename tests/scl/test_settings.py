@@ -1,0 +1,110 @@
+"""The ``scl`` params section: profiles, validation messages, dataset layout rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.models.scl.settings import SCLSettings, load_scl_settings
+from pipeline.params import ParamsError, load_yaml
+
+PROPOSED = Path(__file__).with_name("scl_params.yaml")
+
+DATASETS = {
+    "synthetic_market1501": {"source": "synthetic", "layout": "market1501", "render": {"seed": 0}},
+    "market1501": {"source": "archive", "layout": "market1501"},
+    "dukemtmc": {"source": "archive", "layout": "dukemtmc"},
+    "msmt17": {"source": "archive", "layout": "msmt17"},
+    "sysu_mm01": {"source": "archive", "layout": "sysu_mm01"},
+}
+
+
+def _params(scl: dict) -> dict:
+    return {"datasets": DATASETS, "scl": scl}
+
+
+def test_paper_defaults():
+    s = load_scl_settings(_params({"dataset": "market1501"}))
+    assert s.mode == "cluster"
+    assert (s.model.backbone, s.model.last_stride, s.model.global_dim) == ("resnet50", 1, 2048)
+    assert (s.model.num_stripes, s.model.local_dim) == (8, 256)
+    assert (s.selection.num_positives, s.selection.num_negatives) == (7, 500)
+    assert (s.selection.lambda_g, s.selection.camera_penalty) == (0.5, 0.05)
+    assert (s.loss.temperature, s.loss.self_weight, s.loss.neighbour_scale) == (0.1, 0.5, 1.75)
+    assert s.loss.local_weight == 0.5
+    assert (s.train.lr, s.train.momentum, s.train.nesterov, s.train.weight_decay) == (
+        0.001,
+        0.9,
+        True,
+        5e-4,
+    )
+    assert (s.train.epochs, s.train.warmup_epochs, s.data.batch_size) == (40, 3, 8)
+    assert (s.data.height, s.data.width) == (256, 128)
+    assert (s.clustering.k1, s.clustering.k2, s.clustering.eps, s.clustering.min_samples) == (
+        30,
+        6,
+        0.6,
+        4,
+    )
+
+
+def test_profile_overlays_only_its_keys():
+    scl = {
+        "dataset": "synthetic_market1501",
+        "train": {"lr": 0.002},
+        "profiles": {"synthetic_market1501": {"train": {"epochs": 5}}, "market1501": {}},
+    }
+    s = load_scl_settings(_params(scl))
+    assert (s.train.epochs, s.train.lr) == (5, 0.002)
+
+
+def test_unknown_dataset_lists_known_ones():
+    with pytest.raises(ParamsError, match=r"scl.dataset: 'nope'.*known: dukemtmc"):
+        load_scl_settings(_params({"dataset": "nope"}))
+
+
+def test_unsupported_layout_is_refused():
+    with pytest.raises(ParamsError, match="layout 'sysu_mm01'.*supports market1501"):
+        load_scl_settings(_params({"dataset": "sysu_mm01"}))
+
+
+def test_bad_keys_and_values_are_named():
+    with pytest.raises(ParamsError, match=r"scl.train.lrr: unknown key"):
+        load_scl_settings(_params({"dataset": "market1501", "train": {"lrr": 1}}))
+    with pytest.raises(ParamsError, match=r"scl.mode: value 'kmeans'"):
+        load_scl_settings(_params({"dataset": "market1501", "mode": "kmeans"}))
+    with pytest.raises(ParamsError, match=r"global_dim \(100\) must equal"):
+        load_scl_settings(_params({"dataset": "market1501", "model": {"global_dim": 100}}))
+    with pytest.raises(ParamsError, match="warmup_epochs"):
+        load_scl_settings(_params({"dataset": "market1501", "train": {"epochs": 2}}))
+
+
+def test_yaml12_floats_from_dvc_exp_run(tmp_path):
+    # `dvc exp run -S scl.train.lr=1e-6` writes 1e-06: YAML 1.2 reads a float.
+    path = tmp_path / "p.yaml"
+    path.write_text("scl:\n  dataset: market1501\n  train:\n    lr: 1e-06\n")
+    s = load_scl_settings({"datasets": DATASETS, **load_yaml(path)})
+    assert s.train.lr == 1e-6
+
+
+def test_missing_section():
+    with pytest.raises(ParamsError, match="scl: section missing"):
+        load_scl_settings({"datasets": DATASETS})
+
+
+@pytest.mark.parametrize("dataset", ["synthetic_market1501", "market1501", "dukemtmc", "msmt17"])
+def test_proposed_params_section_validates_for_every_profile(dataset):
+    scl = load_yaml(PROPOSED)["scl"]
+    assert set(scl["profiles"]) == {"synthetic_market1501", "market1501", "dukemtmc", "msmt17"}
+    s = load_scl_settings(_params({**scl, "dataset": dataset}))
+    assert isinstance(s, SCLSettings)
+    if dataset != "synthetic_market1501":  # the real profiles run the paper's settings
+        assert s.model.backbone == "resnet50" and s.train.epochs == 40
+        assert s.model.pretrained is not None
+
+
+def test_thin_backbone_cannot_take_imagenet_weights():
+    model = {"width": 0.5, "pretrained": "weights.pth"}
+    with pytest.raises(ParamsError, match="need width 1.0"):
+        load_scl_settings(_params({"dataset": "market1501", "model": model}))

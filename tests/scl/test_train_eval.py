@@ -1,0 +1,150 @@
+"""End to end on the tiny dataset: outputs, kNN mode, evaluation, resume byte-identity."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from pipeline.checkpoint import resume_dir
+from pipeline.models.scl.evaluate import evaluate_scl
+from pipeline.models.scl.train import train_scl
+from pipeline.params import RuntimeSettings
+from pipeline.runtime import setup
+
+from .tiny_data import tiny_settings
+
+REPO = Path(__file__).resolve().parents[2]
+RUNNER = Path(__file__).with_name("tiny_run.py")
+OUTPUT_FILES = (
+    "model/model.pt",
+    "model/config.json",
+    "model/pseudo_labels/round_00.csv",
+    "model/pseudo_labels/round_01.csv",
+    "plots/history.csv",
+    "plots/history.png",
+    "plots/pseudo_labels.csv",
+    "plots/pseudo_labels.png",
+)
+
+
+def _runner(data_root: Path, out: Path, epochs: int = 3) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen(
+        [sys.executable, str(RUNNER), str(data_root), str(out), str(epochs)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _finish(proc: subprocess.Popen) -> None:
+    _, err = proc.communicate(timeout=900)
+    assert proc.returncode == 0, err.decode()[-3000:]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tiny_dataset, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("scl_run_a")
+    _finish(_runner(tiny_dataset.parent, out))
+    return out
+
+
+@pytest.mark.slow
+def test_outputs_of_a_cluster_mode_run(uninterrupted, tiny_dataset):
+    for name in OUTPUT_FILES:
+        assert (uninterrupted / name).is_file(), name
+    assert not (uninterrupted / "model/pseudo_labels/round_02.csv").exists()  # 3 epochs, 1 warm-up
+    state = torch.load(uninterrupted / "model/model.pt", weights_only=True)
+    assert "global_fc.weight" in state and "trunk.0.weight" in state
+    config = json.loads((uninterrupted / "model/config.json").read_text())
+    assert config["seed"] == 0 and config["num_rounds"] == 2
+    assert config["settings"]["model"]["backbone"] == "resnet18"
+    with (uninterrupted / "model/pseudo_labels/round_01.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["path", "camera", "label"] and len(rows) == 90
+    assert all(int(r["label"]) >= -1 for r in rows)
+    with (uninterrupted / "plots/history.csv").open() as fh:
+        history = list(csv.DictReader(fh))
+    assert [h["epoch"] for h in history] == ["0", "1", "2"]
+    assert history[0]["pl_num_clusters"] == "" and float(history[1]["pl_num_clusters"]) > 0
+    with (uninterrupted / "plots/pseudo_labels.csv").open() as fh:
+        rounds = list(csv.DictReader(fh))
+    assert [r["epoch"] for r in rounds] == ["1", "2"] and "nmi" in rounds[0]
+    assert not resume_dir(uninterrupted / "model").exists()  # cleared on success
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_bytes(uninterrupted, tiny_dataset, tmp_path):
+    out = tmp_path / "run_b"
+    checkpoint = resume_dir(out / "model") / "last.pt"
+    proc = _runner(tiny_dataset.parent, out)
+    deadline = time.monotonic() + 900
+    while not checkpoint.exists():
+        assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    time.sleep(0.5)  # into the second epoch
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "model").exists()  # nothing partial in the outputs
+    assert checkpoint.exists()
+    _finish(_runner(tiny_dataset.parent, out))
+    for name in OUTPUT_FILES:
+        assert (out / name).read_bytes() == (uninterrupted / name).read_bytes(), name
+
+
+@pytest.mark.slow
+def test_evaluation_metrics_and_plots_are_deterministic(uninterrupted, tiny_dataset, tmp_path):
+    runtime = setup(RuntimeSettings(threads=1, device="cpu"), 0)
+    outs = []
+    for run in ("x", "y"):
+        metrics = evaluate_scl(
+            tiny_settings(),
+            model_dir=uninterrupted / "model",
+            index_csv=tiny_dataset,
+            root=tiny_dataset.parent,
+            metrics_path=tmp_path / run / "scl.json",
+            plots_dir=tmp_path / run / "eval",
+            runtime=runtime,
+            pretrained_cache=tmp_path / "cache",
+        )
+        outs.append(tmp_path / run)
+    keys = {
+        f"{p}{k}"
+        for p in ("", "init_", "hist_")
+        for k in ("mAP", "rank1", "rank5", "rank10", "mINP")
+    }
+    assert set(metrics) == keys
+    assert all(0.0 <= v <= 1.0 for v in metrics.values())
+    assert metrics["rank1"] <= metrics["rank5"] <= metrics["rank10"]
+    for name in ("scl.json", "eval/cmc.csv", "eval/ranked_lists.png"):
+        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
+    header = (outs[0] / "eval/cmc.csv").read_text().splitlines()[0]
+    assert header == "rank,scl,init,hist"
+
+
+@pytest.mark.slow
+def test_knn_mode_runs_the_papers_selection(tiny_dataset, tmp_path):
+    runtime = setup(RuntimeSettings(threads=1, device="cpu"), 0)
+    history = train_scl(
+        tiny_settings(mode="knn", train={"epochs": 2, "warmup_epochs": 1}),
+        index_csv=tiny_dataset,
+        root=tiny_dataset.parent,
+        model_dir=tmp_path / "model",
+        plots_dir=tmp_path / "plots",
+        runtime=runtime,
+        seed=0,
+    )
+    assert "positive_precision" not in history[0]  # warm-up: self only
+    assert 0.0 <= history[1]["positive_precision"] <= 1.0
+    assert "pl_num_clusters" not in history[1] and "loss_cluster" not in history[1]
+    assert list((tmp_path / "model/pseudo_labels").iterdir()) == []
