@@ -38,7 +38,7 @@ TINY_RENDER = {
         "max_images_per_camera": 4,
     },
     "synthetic_cuhk_sysu": {
-        "num_train_scenes": 24,
+        "num_train_scenes": 40,
         "num_test_scenes": 60,
         "num_train_ids": 20,
         "num_test_ids": 20,
@@ -60,6 +60,7 @@ def shrink_params(params: dict) -> dict:
     dcl.setdefault("eval", {}).update({"trials": 2})
     dicl = params["person_search"]["profiles"]["synthetic_cuhk_sysu"]
     dicl.setdefault("train", {}).update({"epochs": 1})
+    dicl.setdefault("test", {}).update({"gallery_size": 50})  # the tiny world has TestG50 only
     return params
 
 
