@@ -154,3 +154,45 @@ def resolve_profile(track_params: dict[str, Any], track: str) -> dict[str, Any]:
     dataset = track_params.get("dataset")
     base = {k: v for k, v in track_params.items() if k != "profiles"}
     return deep_merge(base, profiles.get(dataset) or {})
+
+
+def load_track_settings(
+    params: dict[str, Any], track: str, model: type[S], layouts: tuple[str, ...]
+) -> tuple[S, str]:
+    """Validate a track section with its dataset's profile applied; check the dataset.
+
+    Every profile is validated, not only the selected one, so a typo in the
+    PRW profile shows up while the synthetic world is selected.
+
+    Args:
+        params: the whole params.yaml as loaded.
+        track: the section's name (``person_search``, ``scl``, ``dclnet``).
+        model: the section's settings model (with a ``dataset`` field).
+        layouts: the dataset layouts the track trains on.
+
+    Returns:
+        ``(settings, layout)`` of the selected dataset.
+
+    Raises:
+        ParamsError: a bad key or value (in any profile), an unknown dataset, or
+            a layout the track does not support.
+    """
+    from pipeline.data.sources import dataset_source  # sources imports this module
+
+    track_params = params.get(track)
+    if not isinstance(track_params, dict):
+        raise ParamsError(f"{track}: section missing or not a mapping")
+    settings = validate(model, resolve_profile(track_params, track), prefix=track)
+    for name in track_params.get("profiles") or {}:
+        merged = resolve_profile({**track_params, "dataset": name}, track)
+        try:
+            validate(model, merged, prefix=track)
+        except ParamsError as exc:
+            raise ParamsError(f"{exc}\n  (with {track}.profiles.{name} applied)") from None
+    source = dataset_source(params, settings.dataset, key=f"{track}.dataset")
+    if source.layout not in layouts:
+        raise ParamsError(
+            f"{track}.dataset: {settings.dataset!r} has layout {source.layout!r}; "
+            f"the {track} track supports {', '.join(layouts)}"
+        )
+    return settings, source.layout

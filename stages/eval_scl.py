@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline.models.scl.evaluate import evaluate_scl, load_trained_config
-from pipeline.models.scl.settings import load_scl_settings
+from pipeline.models.scl.settings import load_settings
 from pipeline.models.scl.train import DEFAULT_PRETRAINED_CACHE
 from pipeline.params import RuntimeSettings, TrackingSettings, load_params, section
 from pipeline.runtime import setup
@@ -36,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
-    settings = load_scl_settings(params)
+    settings, _ = load_settings(params)
     # Evaluation is single-process: no DDP group even under torchrun settings.
     runtime_settings = section(params, "runtime", RuntimeSettings).model_copy(
         update={"num_processes": 1}

@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline.models.scl.settings import load_scl_settings
+from pipeline.models.scl.settings import load_settings
 from pipeline.models.scl.train import DEFAULT_PRETRAINED_CACHE, train_scl
 from pipeline.params import RuntimeSettings, TrackingSettings, load_params, section
 from pipeline.runtime import setup
@@ -37,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
-    settings = load_scl_settings(params)
+    settings, _ = load_settings(params)
     runtime = setup(section(params, "runtime", RuntimeSettings), int(params.get("seed", 0)))
     data = Path(args.data or Path("data/processed") / settings.dataset)
     tracking = section(params, "tracking", TrackingSettings)

@@ -14,6 +14,7 @@ from pipeline.params import (
     Settings,
     flatten,
     load_params,
+    load_track_settings,
     load_yaml,
     resolve_profile,
     section,
@@ -129,3 +130,37 @@ def test_repository_params_load_and_common_sections_validate(repo_root):
     assert set(params) <= set(TOP_LEVEL_KEYS)
     runtime = section(params, "runtime", RuntimeSettings)
     assert runtime.threads >= 1
+
+
+class _TrackSettings(Settings):
+    dataset: str
+    lr: float = Field(0.1, gt=0)
+
+
+_TRACK_DATASETS = {
+    "world": {"source": "synthetic", "layout": "market1501", "render": {"seed": 0}},
+    "scenes": {"source": "synthetic", "layout": "cuhk_sysu", "render": {"seed": 0}},
+}
+
+
+def _track(**section):
+    return {"datasets": _TRACK_DATASETS, "track": {"dataset": "world", **section}}
+
+
+def test_track_settings_apply_the_selected_profile_and_return_the_layout():
+    params = _track(profiles={"world": {"lr": 0.5}, "scenes": {"lr": 0.2}})
+    settings, layout = load_track_settings(params, "track", _TrackSettings, ("market1501",))
+    assert (settings.lr, layout) == (0.5, "market1501")
+
+
+def test_track_settings_check_every_profile_not_only_the_selected_one():
+    params = _track(profiles={"world": {}, "scenes": {"lr": -1}})
+    with pytest.raises(ParamsError, match=r"track.lr.*\n.*with track.profiles.scenes applied"):
+        load_track_settings(params, "track", _TrackSettings, ("market1501",))
+
+
+def test_track_settings_name_the_key_for_unknown_datasets_and_layouts():
+    with pytest.raises(ParamsError, match=r"track.dataset: unknown dataset 'nope'; known .*scenes"):
+        load_track_settings(_track(dataset="nope"), "track", _TrackSettings, ("market1501",))
+    with pytest.raises(ParamsError, match=r"'scenes' has layout 'cuhk_sysu'.*supports market1501"):
+        load_track_settings(_track(dataset="scenes"), "track", _TrackSettings, ("market1501",))

@@ -116,8 +116,15 @@ def parse_source(data: Any, prefix: str) -> SyntheticSource | ArchiveSource:
     return validate(_BY_SOURCE[source], data, prefix=prefix)
 
 
-def dataset_source(params: dict[str, Any], name: str) -> SyntheticSource | ArchiveSource:
+def dataset_source(
+    params: dict[str, Any], name: str, key: str | None = None
+) -> SyntheticSource | ArchiveSource:
     """The validated entry ``datasets.<name>`` of loaded params.
+
+    Args:
+        params: the whole params.yaml as loaded.
+        name: the dataset's key in ``datasets:``.
+        key: the params key that named it (e.g. ``scl.dataset``), for the message.
 
     Raises:
         ParamsError: unknown name (the message lists the known ones) or a bad entry.
@@ -127,5 +134,6 @@ def dataset_source(params: dict[str, Any], name: str) -> SyntheticSource | Archi
         raise ParamsError(f"datasets: expected a mapping, got {type(datasets).__name__}")
     if name not in datasets:
         known = ", ".join(sorted(datasets)) or "(none)"
-        raise ParamsError(f"datasets.{name}: unknown dataset {name!r}; known datasets: {known}")
+        where = key or f"datasets.{name}"
+        raise ParamsError(f"{where}: unknown dataset {name!r}; known datasets: {known}")
     return parse_source(datasets[name], prefix=f"datasets.{name}")

@@ -6,17 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.models.scl.settings import SCLSettings, load_scl_settings
+from pipeline.models.scl.settings import SCLSettings, load_settings
 from pipeline.params import ParamsError, load_yaml
 
 PROPOSED = Path(__file__).with_name("scl_params.yaml")
 
+ARCHIVE = {"source": "archive", "access": "form", "form": "by hand"}
 DATASETS = {
     "synthetic_market1501": {"source": "synthetic", "layout": "market1501", "render": {"seed": 0}},
-    "market1501": {"source": "archive", "layout": "market1501"},
-    "dukemtmc": {"source": "archive", "layout": "dukemtmc"},
-    "msmt17": {"source": "archive", "layout": "msmt17"},
-    "sysu_mm01": {"source": "archive", "layout": "sysu_mm01"},
+    "market1501": {**ARCHIVE, "layout": "market1501", "archive": "Market-1501.zip"},
+    "dukemtmc": {**ARCHIVE, "layout": "dukemtmc", "archive": "DukeMTMC-reID.zip"},
+    "msmt17": {**ARCHIVE, "layout": "msmt17", "archive": "MSMT17_V1"},
+    "sysu_mm01": {**ARCHIVE, "layout": "sysu_mm01", "archive": "SYSU-MM01.zip"},
 }
 
 
@@ -25,7 +26,7 @@ def _params(scl: dict) -> dict:
 
 
 def test_paper_defaults():
-    s = load_scl_settings(_params({"dataset": "market1501"}))
+    s = load_settings(_params({"dataset": "market1501"}))[0]
     assert s.mode == "cluster"
     assert (s.model.backbone, s.model.last_stride, s.model.global_dim) == ("resnet50", 1, 2048)
     assert (s.model.num_stripes, s.model.local_dim) == (8, 256)
@@ -55,49 +56,51 @@ def test_profile_overlays_only_its_keys():
         "train": {"lr": 0.002},
         "profiles": {"synthetic_market1501": {"train": {"epochs": 5}}, "market1501": {}},
     }
-    s = load_scl_settings(_params(scl))
+    s = load_settings(_params(scl))[0]
     assert (s.train.epochs, s.train.lr) == (5, 0.002)
 
 
 def test_unknown_dataset_lists_known_ones():
-    with pytest.raises(ParamsError, match=r"scl.dataset: 'nope'.*known: dukemtmc"):
-        load_scl_settings(_params({"dataset": "nope"}))
+    with pytest.raises(
+        ParamsError, match=r"scl.dataset: unknown dataset 'nope'; known datasets: dukemtmc"
+    ):
+        load_settings(_params({"dataset": "nope"}))
 
 
 def test_unsupported_layout_is_refused():
     with pytest.raises(ParamsError, match="layout 'sysu_mm01'.*supports market1501"):
-        load_scl_settings(_params({"dataset": "sysu_mm01"}))
+        load_settings(_params({"dataset": "sysu_mm01"}))
 
 
 def test_bad_keys_and_values_are_named():
     with pytest.raises(ParamsError, match=r"scl.train.lrr: unknown key"):
-        load_scl_settings(_params({"dataset": "market1501", "train": {"lrr": 1}}))
+        load_settings(_params({"dataset": "market1501", "train": {"lrr": 1}}))
     with pytest.raises(ParamsError, match=r"scl.mode: value 'kmeans'"):
-        load_scl_settings(_params({"dataset": "market1501", "mode": "kmeans"}))
+        load_settings(_params({"dataset": "market1501", "mode": "kmeans"}))
     with pytest.raises(ParamsError, match=r"global_dim \(100\) must equal"):
-        load_scl_settings(_params({"dataset": "market1501", "model": {"global_dim": 100}}))
+        load_settings(_params({"dataset": "market1501", "model": {"global_dim": 100}}))
     with pytest.raises(ParamsError, match="warmup_epochs"):
-        load_scl_settings(_params({"dataset": "market1501", "train": {"epochs": 2}}))
+        load_settings(_params({"dataset": "market1501", "train": {"epochs": 2}}))
 
 
 def test_yaml12_floats_from_dvc_exp_run(tmp_path):
     # `dvc exp run -S scl.train.lr=1e-6` writes 1e-06: YAML 1.2 reads a float.
     path = tmp_path / "p.yaml"
     path.write_text("scl:\n  dataset: market1501\n  train:\n    lr: 1e-06\n")
-    s = load_scl_settings({"datasets": DATASETS, **load_yaml(path)})
+    s = load_settings({"datasets": DATASETS, **load_yaml(path)})[0]
     assert s.train.lr == 1e-6
 
 
 def test_missing_section():
     with pytest.raises(ParamsError, match="scl: section missing"):
-        load_scl_settings({"datasets": DATASETS})
+        load_settings({"datasets": DATASETS})
 
 
 @pytest.mark.parametrize("dataset", ["synthetic_market1501", "market1501", "dukemtmc", "msmt17"])
 def test_proposed_params_section_validates_for_every_profile(dataset):
     scl = load_yaml(PROPOSED)["scl"]
     assert set(scl["profiles"]) == {"synthetic_market1501", "market1501", "dukemtmc", "msmt17"}
-    s = load_scl_settings(_params({**scl, "dataset": dataset}))
+    s = load_settings(_params({**scl, "dataset": dataset}))[0]
     assert isinstance(s, SCLSettings)
     if dataset != "synthetic_market1501":  # the real profiles run the paper's settings
         assert s.model.backbone == "resnet50" and s.train.epochs == 40
@@ -107,4 +110,4 @@ def test_proposed_params_section_validates_for_every_profile(dataset):
 def test_thin_backbone_cannot_take_imagenet_weights():
     model = {"width": 0.5, "pretrained": "weights.pth"}
     with pytest.raises(ParamsError, match="need width 1.0"):
-        load_scl_settings(_params({"dataset": "market1501", "model": model}))
+        load_settings(_params({"dataset": "market1501", "model": model}))

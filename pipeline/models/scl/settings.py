@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from pipeline.params import ParamsError, Settings, resolve_profile, validate
+from pipeline.params import Settings, load_track_settings
 
 # Re-id layouts this track trains on (synthetic_market1501 renders the Market layout).
 SUPPORTED_LAYOUTS = ("market1501", "dukemtmc", "msmt17")
@@ -126,31 +126,6 @@ class SCLSettings(Settings):
         return self
 
 
-def load_scl_settings(params: dict[str, Any]) -> SCLSettings:
-    """Validate ``params['scl']`` with its dataset's profile applied.
-
-    The dataset must be an entry of ``datasets:`` with a layout this track
-    supports.
-
-    Raises:
-        ParamsError: naming the bad key, the unknown dataset or the wrong layout.
-    """
-    section = params.get("scl")
-    if section is None:
-        raise ParamsError("scl: section missing from params")
-    resolved = resolve_profile(section, "scl")
-    settings = validate(SCLSettings, resolved, prefix="scl")
-    datasets = params.get("datasets") or {}
-    if settings.dataset not in datasets:
-        known = ", ".join(sorted(datasets)) or "(none)"
-        raise ParamsError(
-            f"scl.dataset: {settings.dataset!r} is not an entry of datasets: (known: {known})"
-        )
-    entry = datasets[settings.dataset]
-    layout = entry.get("layout") if isinstance(entry, dict) else None
-    if layout not in SUPPORTED_LAYOUTS:
-        raise ParamsError(
-            f"scl.dataset: {settings.dataset!r} has layout {layout!r}; "
-            f"the SCL track supports {', '.join(SUPPORTED_LAYOUTS)}"
-        )
-    return settings
+def load_settings(params: dict[str, Any]) -> tuple[SCLSettings, str]:
+    """``(settings, layout)`` of the ``scl`` section (see ``load_track_settings``)."""
+    return load_track_settings(params, "scl", SCLSettings, SUPPORTED_LAYOUTS)
