@@ -84,6 +84,10 @@ def load_params(path: str | Path = DEFAULT_PARAMS) -> dict[str, Any]:
         raise ParamsError(
             f"{path}: unknown top-level key(s) {unknown}; allowed: {', '.join(TOP_LEVEL_KEYS)}"
         )
+    seed = data.get("seed", 0)
+    # bool is an int in Python; `seed: true` is a typo, not a seed.
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ParamsError(f"{path}: seed: value {seed!r} not allowed: expected an integer >= 0")
     return data
 
 
@@ -183,7 +187,13 @@ def load_track_settings(
     if not isinstance(track_params, dict):
         raise ParamsError(f"{track}: section missing or not a mapping")
     settings = validate(model, resolve_profile(track_params, track), prefix=track)
+    datasets = params.get("datasets") or {}
     for name in track_params.get("profiles") or {}:
+        if name not in datasets:
+            raise ParamsError(
+                f"{track}.profiles.{name}: unknown profile; profiles are named after "
+                f"datasets: {', '.join(sorted(datasets)) or '(none)'}"
+            )
         merged = resolve_profile({**track_params, "dataset": name}, track)
         try:
             validate(model, merged, prefix=track)

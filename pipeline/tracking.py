@@ -9,12 +9,14 @@ which case it fails before any work starts.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 import re
 import subprocess
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +71,29 @@ def tracking_uri(settings: TrackingSettings | None = None) -> str:
     if env:
         return env
     return f"sqlite:///{repo_root() / 'mlflow.db'}"
+
+
+@contextlib.contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """Hold an exclusive lock on a local sqlite store while it is opened.
+
+    The first process to open a new store creates its tables (MLflow's schema
+    migrations), and the first stage of a track creates the track's experiment.
+    ``dvc exp run --queue`` workers (``dvc queue start -j N``) start stages at once:
+    unserialised, two of them migrate the same file or create the same experiment
+    and one loses its run. Other stores (servers) need no lock.
+    """
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    database = Path(uri[len("sqlite:///") :])
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with open(database.with_name(database.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def default_artifact_location(uri: str, track: str) -> str | None:
@@ -139,7 +164,11 @@ class StageRun:
         self.params = dict(params)
         self.settings = settings
         self.datasets = list(datasets)
-        self.uri = tracking_uri(settings)
+        self._no_store: RuntimeError | None = None
+        try:
+            self.uri = tracking_uri(settings)
+        except RuntimeError as exc:  # outside any repository and no URI given
+            self.uri, self._no_store = "<no tracking URI>", exc
         self.client = None
         self.run_id: str | None = None
         self._warned = False
@@ -172,6 +201,9 @@ class StageRun:
 
     # -- lifecycle ------------------------------------------------------
     def __enter__(self) -> StageRun:
+        if self._no_store is not None:
+            self._fail("find the tracking store", self._no_store)
+            return self
         if self.uri.startswith(("http://", "https://")):
             # Fail fast instead of MLflow's default minutes of retries.
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
@@ -179,14 +211,9 @@ class StageRun:
         try:
             from mlflow.tracking import MlflowClient
 
-            self.client = MlflowClient(tracking_uri=self.uri)
-            experiment = self.client.get_experiment_by_name(self.track)
-            if experiment is None:
-                experiment_id = self.client.create_experiment(
-                    self.track, artifact_location=default_artifact_location(self.uri, self.track)
-                )
-            else:
-                experiment_id = experiment.experiment_id
+            with store_lock(self.uri):
+                self.client = MlflowClient(tracking_uri=self.uri)
+                experiment_id = self._experiment_id()
             run = self.client.create_run(
                 experiment_id, run_name=self.stage, tags=run_tags(self.stage)
             )
@@ -199,6 +226,22 @@ class StageRun:
         self._log_params()
         self._log_datasets()
         return self
+
+    def _experiment_id(self) -> str:
+        """The track's experiment, created on first use."""
+        experiment = self.client.get_experiment_by_name(self.track)
+        if experiment is not None:
+            return experiment.experiment_id
+        try:
+            return self.client.create_experiment(
+                self.track, artifact_location=default_artifact_location(self.uri, self.track)
+            )
+        except Exception:
+            # A server shared with other writers: another stage may have created it meanwhile.
+            experiment = self.client.get_experiment_by_name(self.track)
+            if experiment is None:
+                raise
+            return experiment.experiment_id
 
     def __exit__(self, exc_type, exc, tb) -> None:
         status = "FINISHED" if exc_type is None else "FAILED"

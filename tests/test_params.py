@@ -164,3 +164,19 @@ def test_track_settings_name_the_key_for_unknown_datasets_and_layouts():
         load_track_settings(_track(dataset="nope"), "track", _TrackSettings, ("market1501",))
     with pytest.raises(ParamsError, match=r"'scenes' has layout 'cuhk_sysu'.*supports market1501"):
         load_track_settings(_track(dataset="scenes"), "track", _TrackSettings, ("market1501",))
+
+
+def test_track_settings_refuse_a_profile_named_after_no_dataset():
+    params = _track(profiles={"world": {}, "wrold": {}})
+    with pytest.raises(
+        ParamsError, match=r"track.profiles.wrold: unknown profile.*: scenes, world"
+    ):
+        load_track_settings(params, "track", _TrackSettings, ("market1501",))
+
+
+@pytest.mark.parametrize("seed", ["abc", -1, True, 1.5])
+def test_seed_must_be_a_non_negative_integer(tmp_path, seed):
+    path = tmp_path / "params.yaml"
+    path.write_text(f"seed: {str(seed).lower() if seed is True else seed}\n")
+    with pytest.raises(ParamsError, match=r"seed: value .* not allowed: expected an integer >= 0"):
+        load_params(path)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import socket
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -93,3 +97,36 @@ def test_uri_rule(monkeypatch, tmp_path):
 def test_redact_hides_credentials():
     assert redact("https://bob:pw@host:5000/x") == "https://***@host:5000/x"
     assert redact("sqlite:////tmp/m.db") == "sqlite:////tmp/m.db"
+
+
+_PARALLEL_STAGE = """
+import sys
+from pipeline.params import TrackingSettings
+from pipeline.tracking import StageRun
+with StageRun(track="scl", stage=sys.argv[2], params={}, datasets=(),
+              settings=TrackingSettings(uri=sys.argv[1], required=True)) as run:
+    run.log_metrics({"x": 1.0}, step=0)
+"""
+
+
+def test_parallel_stages_on_a_new_sqlite_store_all_land(tmp_path):
+    # `dvc queue start -j 3`: three stages open one brand-new store at the same moment.
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _PARALLEL_STAGE, uri, f"stage_{i}"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for i in range(3)
+    ]
+    for proc in procs:
+        out, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 0, out.decode()[-2000:]
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    runs = client.search_runs([client.get_experiment_by_name("scl").experiment_id])
+    assert sorted(r.info.run_name for r in runs) == ["stage_0", "stage_1", "stage_2"]

@@ -11,6 +11,13 @@ from pipeline.params import ParamsError
 DATASETS = {
     "synthetic_cuhk_sysu": {"source": "synthetic", "layout": "cuhk_sysu", "render": {}},
     "synthetic_market1501": {"source": "synthetic", "layout": "market1501", "render": {}},
+    "prw": {
+        "source": "archive",
+        "layout": "prw",
+        "archive": "PRW.zip",
+        "access": "form",
+        "form": "-",
+    },
 }
 
 

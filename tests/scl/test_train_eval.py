@@ -148,3 +148,18 @@ def test_knn_mode_runs_the_papers_selection(tiny_dataset, tmp_path):
     assert 0.0 <= history[1]["positive_precision"] <= 1.0
     assert "pl_num_clusters" not in history[1] and "loss_cluster" not in history[1]
     assert list((tmp_path / "model/pseudo_labels").iterdir()) == []
+
+
+@pytest.mark.slow
+def test_a_checkpoint_of_other_settings_is_not_resumed(uninterrupted, tiny_dataset, tmp_path):
+    # Left by a run killed before its params were changed: resuming it would mix two runs.
+    out = tmp_path / "run_c"
+    checkpoint = resume_dir(out / "model") / "last.pt"
+    checkpoint.parent.mkdir(parents=True)
+    torch.save({"epoch": 1, "fingerprint": "another run"}, checkpoint)
+    proc = _runner(tiny_dataset.parent, out)
+    _, err = proc.communicate(timeout=900)
+    assert proc.returncode == 0, err.decode()[-3000:]
+    assert "not resuming it, starting over" in err.decode()
+    for name in OUTPUT_FILES:
+        assert (out / name).read_bytes() == (uninterrupted / name).read_bytes(), name

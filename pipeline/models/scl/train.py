@@ -15,6 +15,7 @@ Resume state lives in ``checkpoint.resume_dir(model_dir)`` and is removed on suc
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +23,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from pipeline.checkpoint import clear_resume, resume_dir
+from pipeline.checkpoint import clear_resume, resume_dir, run_fingerprint
 from pipeline.engine.epoch_loop import EpochLoop
 from pipeline.engine.history import write_history
 from pipeline.io import atomic_dir, dumps_json, write_csv
@@ -120,6 +121,13 @@ def train_scl(
         resume_dir=resume_dir(model_dir),
         on_epoch_end=on_epoch_end if runtime.is_main else None,
         save_checkpoints=runtime.is_main,
+        # A checkpoint left by a killed run with other settings or data is not resumed.
+        fingerprint=run_fingerprint(
+            settings.model_dump(mode="json"),
+            seed,
+            runtime.world_size,
+            hashlib.sha256(Path(index_csv).read_bytes()).hexdigest(),
+        ),
     )
     history = loop.run()
     if runtime.is_main:
