@@ -5,11 +5,20 @@ checkpoint (model, optimizer, scheduler, RNG states, epoch, extra state such as
 memory banks or pseudo labels) and ends with the same bytes as an uninterrupted
 run. Checkpoints live outside DVC outputs (``<out>.resume/``) so an interrupted
 stage leaves no partial output, and are removed once the stage completes.
+
+Nothing here unpickles arbitrary objects: torch files are read with
+``weights_only=True`` and pickled weight files (detectron2 / Caffe2 ``.pkl``,
+downloaded from a URL) with :func:`load_weights_pickle`, an unpickler that
+builds only arrays, dtypes and plain containers and refuses anything else.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
+import logging
+import pickle
 import shutil
 from pathlib import Path
 from typing import Any
@@ -17,6 +26,8 @@ from typing import Any
 import torch
 
 from pipeline.io import atomic_path
+
+log = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "last.pt"
 
@@ -33,17 +44,58 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
         torch.save(state, tmp)
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict | None:
-    """The saved state, or None when there is none. Never unpickles arbitrary objects."""
+class CorruptCheckpointError(RuntimeError, ValueError):
+    """A resume checkpoint cannot be read; the message says to delete it.
+
+    A ``ValueError`` too, so a stage reports it as one line with exit code 2
+    (``stages._main``) instead of a traceback: the user can fix it.
+    """
+
+
+def run_fingerprint(*parts: Any) -> str:
+    """A digest of what a run's checkpoints depend on (settings, seed, data digest, ...).
+
+    Stored in each checkpoint; a checkpoint with another fingerprint belongs to
+    a run with other settings (killed, then params changed) and is not resumed.
+    """
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def load_checkpoint(
+    path: str | Path,
+    map_location: str | torch.device = "cpu",
+    fingerprint: str | None = None,
+) -> dict | None:
+    """The saved state, or None when there is none. Never unpickles arbitrary objects.
+
+    Args:
+        path: the checkpoint file.
+        map_location: where tensors go.
+        fingerprint: when given, a checkpoint saved with another (or no)
+            ``fingerprint`` entry is stale: it is deleted with a warning and None is
+            returned, so training starts from scratch instead of mixing two runs.
+    """
     path = Path(path)
     if not path.is_file():
         return None
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # a corrupt checkpoint must not silently restart training
-        raise RuntimeError(
-            f"{path}: cannot read resume checkpoint ({exc}); delete it to restart from scratch"
+        raise CorruptCheckpointError(
+            f"{path}: cannot read resume checkpoint ({type(exc).__name__}); "
+            "delete it to restart from scratch"
         ) from exc
+    if fingerprint is not None and (
+        not isinstance(state, dict) or state.get("fingerprint") != fingerprint
+    ):
+        log.warning(
+            "%s: left by a run with other settings or data; not resuming it, starting over",
+            path,
+        )
+        path.unlink(missing_ok=True)  # every DDP rank may come here
+        return None
+    return state
 
 
 def clear_resume(output_dir: str | Path) -> None:
@@ -62,3 +114,70 @@ def load_weights(path: str | Path, map_location: str | torch.device = "cpu") -> 
     if not isinstance(state, dict):
         raise ValueError(f"{path}: expected a state dict, got {type(state).__name__}")
     return state
+
+
+# What a pickled weight file (detectron2 model zoo, Caffe2/Detectron1) is made of:
+# numpy arrays and scalars, their dtypes, dicts; protocol-2 pickles written by
+# Python 3 encode bytes with ``_codecs.encode``. numpy 2 moved ``numpy.core`` to
+# ``numpy._core``; both names are accepted.
+_PICKLE_ALLOWED = {
+    ("collections", "OrderedDict"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"),  # protocol 5 arrays
+    ("numpy._core.numeric", "_frombuffer"),
+    ("_codecs", "encode"),
+    *(("builtins", name) for name in ("dict", "list", "tuple", "set", "frozenset", "slice")),
+    *(("builtins", name) for name in ("int", "float", "complex", "str", "bytes", "bool")),
+    *(("__builtin__", name) for name in ("dict", "list", "tuple", "set", "frozenset")),
+}
+
+
+class UnsafePickleError(ValueError):
+    """A pickle asked for a callable or class that weight files never need."""
+
+
+class _WeightsUnpickler(pickle.Unpickler):
+    def __init__(self, fh, source: str) -> None:
+        super().__init__(fh, encoding="latin1")  # Python 2 (Caffe2) pickles
+        self.source = source
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _PICKLE_ALLOWED:
+            raise UnsafePickleError(
+                f"{self.source}: refuses to unpickle {module}.{name}; a weights file holds "
+                "only arrays, dtypes and plain containers (is it the right file?)"
+            )
+        if module == "__builtin__":
+            module = "builtins"
+        try:
+            return super().find_class(module, name)
+        except (ImportError, AttributeError):
+            if not module.startswith(("numpy.core.", "numpy._core.")):
+                raise
+            # numpy 2 renamed numpy.core to numpy._core; a file may use either name.
+            tail = module.split(".", 2)[2]
+            other = "numpy._core." if module.startswith("numpy.core.") else "numpy.core."
+            return super().find_class(other + tail, name)
+
+
+def load_weights_pickle(path: str | Path) -> object:
+    """Unpickle a weight file (``.pkl``) allowing only arrays, dtypes and plain containers.
+
+    Raises:
+        UnsafePickleError: the file asks for anything else (``os.system``, a class,
+            ...); nothing of it is executed.
+        ValueError: the file is not a readable pickle.
+    """
+    path = Path(path)
+    with path.open("rb") as fh:
+        try:
+            return _WeightsUnpickler(fh, str(path)).load()
+        except UnsafePickleError:
+            raise
+        except (pickle.UnpicklingError, EOFError, AttributeError, TypeError) as exc:
+            raise ValueError(f"{path}: not a readable weights pickle ({exc})") from None

@@ -2,7 +2,9 @@
 
 Every DVC output is written beside its final path under a temporary name and
 renamed into place only once complete, so a failed or killed stage leaves
-either the previous good output or nothing (DESIGN.md, reproducibility rules).
+either the previous good output or nothing (DESIGN.md, reproducibility rules);
+the hidden temporaries a killed writer leaves beside it are removed by the next
+writer of the same path.
 JSON is written with sorted keys and floats rounded, so reruns are byte-identical.
 """
 
@@ -10,9 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
@@ -24,11 +28,52 @@ import numpy as np
 FLOAT_DIGITS = 6
 
 
+# Leftovers of a writer of ``path`` that was killed: ``.<name>.<pid>.<random>.tmp``
+# (the temporary) and ``.<name>.old-<pid>`` (the previous directory, renamed aside).
+_LEFTOVER = re.compile(r"(?P<pid>\d+)\.[A-Za-z0-9_]+\.tmp|old-(?P<old_pid>\d+)")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_leftovers(path: str | Path) -> list[Path]:
+    """Remove the temporaries that killed writers of ``path`` left beside it.
+
+    A SIGKILL gives a writer no chance to clean up, so its temporary stays beside
+    the final path (never at it). The next writer removes those whose process is
+    gone; a live writer's temporaries are left alone. Returns what was removed.
+    """
+    path = Path(path)
+    prefix = f".{path.name}."
+    removed = []
+    with contextlib.suppress(FileNotFoundError):
+        for entry in path.parent.iterdir():
+            if not entry.name.startswith(prefix):
+                continue
+            match = _LEFTOVER.fullmatch(entry.name[len(prefix) :])
+            if match is None:
+                continue
+            pid = int(match["pid"] or match["old_pid"])
+            if pid != os.getpid() and not _pid_alive(pid):
+                _remove(entry)
+                removed.append(entry)
+    return removed
+
+
 def _tmp_sibling(path: Path, is_dir: bool) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_leftovers(path)
+    prefix = f".{path.name}.{os.getpid()}."
     if is_dir:
-        return Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        return Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=path.parent))
+    fd, name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
     os.close(fd)
     return Path(name)
 
@@ -50,33 +95,90 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
+class OutputWriteError(OSError):
+    """An output could not be written (disk full, read-only, ...); nothing was replaced.
+
+    ``filename`` is the output's final path, ``strerror`` the system's reason.
+    """
+
+    def __str__(self) -> str:
+        return (
+            f"{self.filename}: cannot write this output ({self.strerror}); "
+            "nothing was replaced, the previous output (if any) is unchanged"
+        )
+
+
+# Failures of writing itself, whatever file the writer was at.
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
+
+
+def _is_write_failure(exc: OSError, path: Path, tmp: Path | None) -> bool:
+    """True for an error about writing the output, not one about reading an input."""
+    if isinstance(exc, OutputWriteError):
+        return False  # a nested output's error already names its path
+    if tmp is None or exc.errno in _WRITE_ERRNOS:
+        return True  # making the temporary failed, or the system refused a write
+    if exc.filename is None:
+        return False
+    name = str(exc.filename)
+    return any(name == p or name.startswith(p + os.sep) for p in (str(path), str(tmp)))
+
+
+def _missing_parents(folder: Path) -> list[Path]:
+    """``folder`` and its ancestors that do not exist yet, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path, is_dir: bool = False) -> Iterator[Path]:
     """Yield a temporary path to write; on success it replaces ``path``.
 
-    On any exception the temporary is removed and ``path`` is untouched. A
-    directory replaces the old one by rename-aside then rename-in, so the old
-    one survives until the new one is complete.
+    On any exception the temporary is removed, ``path`` is untouched and the
+    parent folders this call created are removed again. A directory replaces the
+    old one by rename-aside then rename-in, so the old one survives until the new
+    one is complete (and is put back if the rename-in fails). A failure to write
+    (disk full, read-only, quota, ...) is raised as :class:`OutputWriteError`
+    naming ``path``.
     """
     path = Path(path)
-    tmp = _tmp_sibling(path, is_dir)
+    created = _missing_parents(path.parent)
+    tmp: Path | None = None
+    old: Path | None = None
     try:
+        tmp = _tmp_sibling(path, is_dir)
         yield tmp
         if is_dir:
-            old = None
             if path.exists():
                 old = path.with_name(f".{path.name}.old-{os.getpid()}")
                 _remove(old)
                 os.replace(path, old)
             os.replace(tmp, path)
             if old is not None:
-                _remove(old)
+                aside, old = old, None
+                _remove(aside)
         else:
             os.chmod(tmp, 0o644)
             os.replace(tmp, path)
         _fsync_dir(path.parent)
-    except BaseException:
-        _remove(tmp)
+    except BaseException as exc:
+        if tmp is not None:
+            _remove(tmp)
+        if old is not None and not path.exists():
+            os.replace(old, path)  # the new one never landed: put the previous one back
+        for folder in created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        if isinstance(exc, OutputWriteError) and tmp is not None:
+            # A nested output inside our temporary: name it by where it would have landed.
+            with contextlib.suppress(ValueError):
+                inner = Path(exc.filename).relative_to(tmp)
+                raise OutputWriteError(exc.errno, exc.strerror, str(path / inner)) from exc
+        if isinstance(exc, OSError) and _is_write_failure(exc, path, tmp):
+            raise OutputWriteError(exc.errno, exc.strerror or str(exc), str(path)) from exc
         raise
 
 

@@ -10,12 +10,15 @@ so it ends with the same bytes as an uninterrupted run.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 from pipeline.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from pipeline.runtime import rng_state, set_rng_state
+
+log = logging.getLogger(__name__)
 
 
 class EpochTask(Protocol):
@@ -40,6 +43,9 @@ class EpochLoop:
         on_epoch_end: called with ``(epoch, row)`` after each epoch's checkpoint,
             for the epochs run in this process (the history holds all of them).
         save_checkpoints: only the main DDP rank writes.
+        fingerprint: what the run depends on (``checkpoint.run_fingerprint`` of the
+            settings, seed, data digest); a checkpoint saved with another one is
+            discarded instead of resumed (a killed run whose params then changed).
     """
 
     def __init__(
@@ -50,23 +56,31 @@ class EpochLoop:
         resume_dir: str | Path,
         on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
         save_checkpoints: bool = True,
+        fingerprint: str | None = None,
     ) -> None:
         self.task = task
         self.epochs = epochs
         self.checkpoint_path = Path(resume_dir) / CHECKPOINT_NAME
         self.on_epoch_end = on_epoch_end
         self.save_checkpoints = save_checkpoints
+        self.fingerprint = fingerprint
         self.history: list[dict[str, float]] = []
         self.start_epoch = 0
 
     def resume(self) -> int:
         """Load the last checkpoint if there is one; return the first epoch still to run."""
-        state = load_checkpoint(self.checkpoint_path)
+        state = load_checkpoint(self.checkpoint_path, fingerprint=self.fingerprint)
         if state is not None:
             self.task.load_state_dict(state["task"])
             set_rng_state(state["rng"])
             self.history = list(state["history"])
             self.start_epoch = int(state["epoch"]) + 1
+            log.info(
+                "resuming from epoch %d of %d (%s)",
+                self.start_epoch,
+                self.epochs,
+                self.checkpoint_path,
+            )
         return self.start_epoch
 
     def run(self) -> list[dict[str, float]]:
@@ -83,6 +97,7 @@ class EpochLoop:
                         "task": self.task.state_dict(),
                         "rng": rng_state(),
                         "history": self.history,
+                        **({"fingerprint": self.fingerprint} if self.fingerprint else {}),
                     },
                 )
             if self.on_epoch_end is not None:

@@ -101,13 +101,24 @@ def copy_worktree(dest: Path) -> None:
         shutil.copy2(src, target)
 
 
-@pytest.fixture(scope="module")
-def tiny_repo(tmp_path_factory) -> tuple[Path, dict]:
-    """A repo copy with shrunken params, committed, ready for `dvc repro`."""
-    repo = tmp_path_factory.mktemp("repo")
+def make_tiny_repo(repo: Path, edit_params=None) -> tuple[Path, dict]:
+    """Fill ``repo`` with a committed copy of the working tree with shrunken params.
+
+    Args:
+        repo: an empty folder.
+        edit_params: optional ``f(params) -> params`` applied after `shrink_params`
+            (tests/reliability lengthens schedules so a kill lands mid-training).
+
+    Returns:
+        ``(repo, env)``: env is the environment to run `dvc`/stages in (venv on PATH,
+        no inherited MLFLOW_/DVC_/GIT_ variables).
+    """
     copy_worktree(repo)
     (repo / "dvc.lock").unlink(missing_ok=True)
-    dump_yaml(shrink_params(load_params(repo / "params.yaml")), repo / "params.yaml")
+    params = shrink_params(load_params(repo / "params.yaml"))
+    if edit_params is not None:
+        params = edit_params(params)
+    dump_yaml(params, repo / "params.yaml")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_", "GIT_"))}
     env.update(
         PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
@@ -121,3 +132,9 @@ def tiny_repo(tmp_path_factory) -> tuple[Path, dict]:
     run(["git", "add", "-A"], repo, env)
     run(["git", "commit", "-qm", "tiny copy"], repo, env)
     return repo, env
+
+
+@pytest.fixture(scope="module")
+def tiny_repo(tmp_path_factory) -> tuple[Path, dict]:
+    """A repo copy with shrunken params, committed, ready for `dvc repro`."""
+    return make_tiny_repo(tmp_path_factory.mktemp("repo"))

@@ -8,8 +8,10 @@ i.e. detectron2's MSRA ``R-50.pkl``). Accepted sources:
 * a ``detectron2://`` URL (detectron2's model zoo, fetched by its PathManager).
 
 Formats: detectron2 / Caffe2 pickles (``.pkl``) go through detectron2's
-``DetectionCheckpointer`` (Caffe2 name conversion; pickles can run code, so use
-trusted files and pin their sha256). Anything else is read with
+``DetectionCheckpointer`` (Caffe2 name conversion), but are unpickled by
+:func:`pipeline.checkpoint.load_weights_pickle`, which builds only arrays, dtypes
+and plain containers: a pickle from a URL never runs code (pin its sha256 all
+the same). Anything else is read with
 ``torch.load(weights_only=True)``; torchvision ResNet names (``layer1.0.conv1``,
 ``bn1``, ``downsample.0``) are renamed to detectron2's (``res2.0.conv1``,
 ``conv1.norm``, ``shortcut``) and every tensor is matched to the model by
@@ -26,7 +28,7 @@ import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.checkpoint.c2_model_loading import align_and_update_state_dicts
 
-from pipeline.checkpoint import load_weights
+from pipeline.checkpoint import load_weights, load_weights_pickle
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,28 @@ def torchvision_to_detectron2(state: dict[str, torch.Tensor]) -> dict[str, torch
             name = pattern.sub(repl, name)
         out[name] = value
     return out
+
+
+class SafeDetectionCheckpointer(DetectionCheckpointer):
+    """detectron2's checkpointer with ``.pkl`` files read by the restricted unpickler.
+
+    The post-processing is detectron2's own (``DetectionCheckpointer._load_file``):
+    model-zoo files (``model`` + ``__author__``) as they are; Caffe2/Detectron1
+    files (optionally under ``blobs``, ``*_momentum`` dropped) with name matching.
+    """
+
+    def _load_file(self, filename: str) -> dict:
+        if not filename.endswith(".pkl"):
+            return super()._load_file(filename)
+        data = load_weights_pickle(filename)
+        if not isinstance(data, dict):
+            raise ValueError(f"{filename}: expected a dict of arrays, got {type(data).__name__}")
+        if "model" in data and "__author__" in data:
+            return data
+        if "blobs" in data:
+            data = data["blobs"]
+        data = {k: v for k, v in data.items() if not k.endswith("_momentum")}
+        return {"model": data, "__author__": "Caffe2", "matching_heuristics": True}
 
 
 def local_weights_file(source: str, sha256: str | None = None) -> Path:
@@ -101,7 +125,7 @@ def load_backbone_weights(
     """
     path = local_weights_file(source, sha256)
     if path.suffix == ".pkl":
-        DetectionCheckpointer(model).load(str(path))
+        SafeDetectionCheckpointer(model).load(str(path))
         return []
     state = torchvision_to_detectron2(load_weights(path))
     model_state = model.state_dict()
