@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+import torch.distributed as dist
+
 from pipeline.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from pipeline.runtime import rng_state, set_rng_state
 
@@ -72,7 +74,12 @@ class EpochLoop:
         state = load_checkpoint(self.checkpoint_path, fingerprint=self.fingerprint)
         if state is not None:
             self.task.load_state_dict(state["task"])
-            set_rng_state(state["rng"])
+            rank, world_size = _rank_and_world_size()
+            by_rank = state.get("rng_by_rank")
+            if by_rank is not None and len(by_rank) == world_size:
+                set_rng_state(by_rank[rank])
+            else:  # one process, or a world size that changed: rank 0's streams
+                set_rng_state(state["rng"])
             self.history = list(state["history"])
             self.start_epoch = int(state["epoch"]) + 1
             log.info(
@@ -89,6 +96,9 @@ class EpochLoop:
         for epoch in range(self.start_epoch, self.epochs):
             row = {"epoch": epoch, **self.task.train_epoch(epoch)}
             self.history.append(row)
+            # Each DDP rank draws its own augmentations and negatives: every rank's RNG
+            # streams go into the checkpoint, or a resumed run would differ on ranks > 0.
+            by_rank = _gather_rng_states()
             if self.save_checkpoints:
                 save_checkpoint(
                     self.checkpoint_path,
@@ -96,6 +106,7 @@ class EpochLoop:
                         "epoch": epoch,
                         "task": self.task.state_dict(),
                         "rng": rng_state(),
+                        **({"rng_by_rank": by_rank} if by_rank is not None else {}),
                         "history": self.history,
                         **({"fingerprint": self.fingerprint} if self.fingerprint else {}),
                     },
@@ -103,3 +114,19 @@ class EpochLoop:
             if self.on_epoch_end is not None:
                 self.on_epoch_end(epoch, row)
         return self.history
+
+
+def _rank_and_world_size() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _gather_rng_states() -> list[dict] | None:
+    """Every rank's ``rng_state()``, in rank order; None outside a process group."""
+    rank, world_size = _rank_and_world_size()
+    if world_size == 1:
+        return None
+    states: list[dict | None] = [None] * world_size
+    dist.all_gather_object(states, rng_state())
+    return states
