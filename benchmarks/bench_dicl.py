@@ -28,7 +28,8 @@ from detectron2.utils.events import EventStorage
 import pipeline.models.dicl  # noqa: F401  (registration)
 from pipeline.models.dicl.config import build_cfg
 from pipeline.models.dicl.settings import DiclSettings
-from pipeline.params import load_params, load_yaml, resolve_profile
+from pipeline.params import RuntimeSettings, load_params, load_yaml, resolve_profile
+from pipeline.runtime import setup
 
 PROPOSED = Path(__file__).resolve().parents[1] / "tests" / "dicl" / "params_person_search.yaml"
 
@@ -113,7 +114,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--only", choices=["synthetic", "paper"])
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    # As the stages run: threads, deterministic algorithms, seeds (pipeline.runtime).
+    setup(RuntimeSettings(threads=args.threads, device="cpu"), 0)
     print(f"threads={args.threads} load average at start: {os.getloadavg()}")
     print(
         f"{'config':<10} {'size':>10} {'batch':>5} {'train it/s':>11} {'train img/s':>12} {'infer img/s':>12}"

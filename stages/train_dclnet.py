@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 {prefix + k: v for k, v in history_metrics(row).items()}, step=epoch
             )
 
-        train_dclnet(
+        finals = train_dclnet(
             settings,
             layout,
             data_dir=data,
@@ -60,6 +60,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             on_epoch_end=log_epoch if runtime.is_main else None,
         )
         if runtime.is_main:
+            # Held-out identities (dclnet.validation): last val_ scores and the baselines.
+            for unit, final in finals.items():
+                prefix = "" if unit == "main" else f"{unit}/"
+                tracker.log_metrics({prefix + k: v for k, v in final["validation"].items()})
             tracker.log_artifact(Path(args.plots), "plots/train")
             tracker.log_artifact(Path(args.models) / "config.json")
 

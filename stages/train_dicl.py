@@ -4,7 +4,10 @@ Reads the ``person_search`` section of params.yaml (the dataset's profile
 applied), trains on ``data/processed/<dataset>/train.json`` (boxes only; person
 ids are never read for training) and writes ``models/dicl/`` (``model.pt``,
 ``config.json``) and ``plots/dicl/train/`` (``history.csv``/``.png``,
-``pseudo_labels.csv``). A killed run resumes from ``models/.dicl.resume/``.
+``pseudo_labels.csv``). With ``person_search.validation.ids`` > 0 the scenes of
+that many drawn training identities are held out and searched (``val_det_recall``,
+``val_det_ap``, ``val_mAP``, ``val_top1`` in the history and MLflow); test data is
+never read. A killed run resumes from ``models/.dicl.resume/``.
 Run from the repository root::
 
     python -m stages.train_dicl                      # runtime.num_processes > 1: detectron2 launch

@@ -85,7 +85,9 @@ def test_train_writes_outputs_and_is_byte_identical(tiny_vi, tiny_settings):
     assert [r["epoch"] for r in rows] == [0, 1]
     assert {"loss", "loss_dense", "loss_pixel", "lr", "dense_pixels"} <= set(rows[0])
     config = json.loads(a["models/config.json"])
-    assert config["units"] == {"main": {"model": "model.pt", "num_classes": 6}}
+    assert config["units"] == {
+        "main": {"model": "model.pt", "num_classes": 6, "validation_ids": []}
+    }
     assert not resume_dir(tiny_vi / "a" / "models").exists()
     # The final weights are a plain state dict that loads into the network.
     state = torch.load(tiny_vi / "a" / "models" / "model.pt", weights_only=True)

@@ -58,8 +58,11 @@ def shrink_params(params: dict) -> dict:
         {"epochs": 2, "iters_per_epoch": 2, "warmup_epochs": 1, "milestones": [1]}
     )
     dcl.setdefault("eval", {}).update({"trials": 2})
+    # The profile names the full world's val ids; hold out 2 drawn ones instead.
+    dcl["validation"] = {"ids": 2, "pids": [], "every": 0}
     dicl = params["person_search"]["profiles"]["synthetic_cuhk_sysu"]
     dicl.setdefault("train", {}).update({"epochs": 1})
+    dicl["validation"] = {"ids": 3, "every_epochs": 1}  # the full world's 20 would empty training
     dicl.setdefault("test", {}).update({"gallery_size": 50})  # the tiny world has TestG50 only
     return params
 

@@ -18,17 +18,15 @@ gallery pairs, and ranked lists of infrared probes with their visible matches.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
 from pipeline.checkpoint import load_weights
 from pipeline.data.reid_index import IndexRow
-from pipeline.engine.features import extract_features
 from pipeline.evaluation.cross_modality import (
     evaluate_regdb,
     evaluate_sysu_mm01,
@@ -38,8 +36,12 @@ from pipeline.evaluation.cross_modality import (
 from pipeline.evaluation.curves import cmc_rows, precision_recall_rows, write_curve
 from pipeline.evaluation.ranked_list import sample_queries, write_ranked_list
 from pipeline.io import atomic_dir, write_json
-from pipeline.models.color_histogram import color_histogram_features
-from pipeline.models.dclnet.data import eval_dataset, load_test_rows
+from pipeline.models.dclnet.data import load_test_rows
+from pipeline.models.dclnet.encoders import (
+    cosine_distance,
+    histogram_encoder,
+    model_encoder,
+)
 from pipeline.models.dclnet.network import DCLNet, build_dclnet
 from pipeline.models.dclnet.settings import DclnetSettings
 from pipeline.models.dclnet.training import model_kwargs, training_units
@@ -47,53 +49,10 @@ from pipeline.models.dclnet.training import model_kwargs, training_units
 SYSU_PROTOCOLS = (("all", 1), ("all", 10), ("indoor", 1), ("indoor", 10))
 REPORTED = ("mAP", "mINP", "rank1", "rank5", "rank10", "rank20")
 RANKED_TOP_K = 10
-Encoder = Callable[[Sequence[IndexRow]], np.ndarray]
 
 
 def protocol_name(mode: str, shots: int) -> str:
     return f"{mode}_{'single' if shots == 1 else 'multi'}"
-
-
-def model_encoder(
-    model: DCLNet, settings: DclnetSettings, device: torch.device, root: Path
-) -> Encoder:
-    """Rows -> L2-normalised BNNeck features, each row through its modality's stream."""
-    model = model.to(device).eval()
-
-    def encode(rows: Sequence[IndexRow]) -> np.ndarray:
-        out: np.ndarray | None = None
-        for modality in ("visible", "infrared"):
-            idx = [i for i, r in enumerate(rows) if r.modality == modality]
-            if not idx:
-                continue
-            loader = DataLoader(
-                eval_dataset([rows[i] for i in idx], settings.input, root),
-                batch_size=settings.eval.batch_size,
-                shuffle=False,
-            )
-            feats, _ = extract_features(
-                lambda x, m=modality: model.embed(x, m), loader, device, desc=f"{modality} features"
-            )
-            if out is None:
-                out = np.zeros((len(rows), feats.shape[1]), dtype=np.float32)
-            out[idx] = feats
-        return out
-
-    return encode
-
-
-def histogram_encoder(root: Path) -> Encoder:
-    """Rows -> colour-histogram descriptors (already L2-normalised)."""
-
-    def encode(rows: Sequence[IndexRow]) -> np.ndarray:
-        return color_histogram_features(root / r.path for r in rows)
-
-    return encode
-
-
-def cosine_distance(q: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """1 - cosine similarity of L2-normalised rows, float64."""
-    return 1.0 - q.astype(np.float64) @ g.astype(np.float64).T
 
 
 def _arrays(rows: Sequence[IndexRow]) -> tuple[np.ndarray, np.ndarray, list[str]]:

@@ -12,8 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from pipeline.data.sources import dataset_source
-from pipeline.params import ParamsError, Settings, resolve_profile, validate
+from pipeline.params import Settings, load_track_settings
 
 SECTION = "dclnet"
 LAYOUTS = ("sysu_mm01", "regdb")
@@ -98,6 +97,33 @@ class EvalSettings(Settings):
     ranked_lists: int = Field(8, ge=0, description="infrared queries pictured")
 
 
+class ValidationSettings(Settings):
+    """Identities held out of training and scored like the test set, to choose settings on.
+
+    ``ids`` train identities (drawn with ``seed`` among those seen in both
+    modalities) leave training; their infrared images are the queries and their
+    visible images the gallery of the SYSU-MM01 all-search single-shot protocol
+    (RegDB: thermal->visible). 0 = off, the paper's setting (train on every id).
+    """
+
+    ids: int = Field(0, ge=0, description="train identities held out; 0 = off")
+    seed: int = Field(0, description="draws the held-out identities")
+    # Named held-out ids instead of a draw (e.g. the dataset's own val list, exp/val_id.txt):
+    # whole look-alike families stay out of training, as for the test ids. [] = draw ``ids``.
+    pids: list[int] = Field(default_factory=list)
+    # Score the held-out ids after every ``every`` epochs (0: after the last epoch only).
+    every: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _ids_or_pids(self) -> ValidationSettings:
+        if self.pids and (self.ids != len(self.pids) or len(set(self.pids)) != len(self.pids)):
+            raise ValueError(
+                f"pids: {len(self.pids)} ids listed (distinct?) but ids is {self.ids}; "
+                "set ids to the number of listed pids"
+            )
+        return self
+
+
 class DclnetSettings(Settings):
     dataset: str
     model: ModelSettings = ModelSettings()
@@ -107,6 +133,7 @@ class DclnetSettings(Settings):
     loss: LossSettings = LossSettings()
     srm: SrmSettings = SrmSettings()
     eval: EvalSettings = EvalSettings()
+    validation: ValidationSettings = ValidationSettings()
     # RegDB: the splits trained and evaluated (one model each); ignored for SYSU-MM01.
     splits: list[int] = Field(default_factory=lambda: list(REGDB_SPLITS))
 
@@ -127,32 +154,5 @@ class DclnetSettings(Settings):
 
 
 def load_settings(params: dict[str, Any]) -> tuple[DclnetSettings, str]:
-    """Resolve the ``dclnet`` section's profile, validate it and check its dataset.
-
-    Returns:
-        ``(settings, layout)`` where layout is ``sysu_mm01`` or ``regdb``.
-
-    Raises:
-        ParamsError: a bad key or value, an unknown dataset, or a layout DCLNet cannot train on.
-    """
-    section = params.get(SECTION)
-    if not isinstance(section, dict):
-        raise ParamsError(f"{SECTION}: section missing or not a mapping")
-    profiles = section.get("profiles") or {}
-    if not isinstance(profiles, dict):
-        raise ParamsError(f"{SECTION}.profiles: expected a mapping")
-    settings = validate(DclnetSettings, resolve_profile(section, SECTION), prefix=SECTION)
-    for name in profiles:
-        # A typo inside an unused profile must not wait until that dataset is chosen.
-        merged = resolve_profile({**section, "dataset": name}, SECTION)
-        try:
-            validate(DclnetSettings, merged, prefix=SECTION)
-        except ParamsError as exc:
-            raise ParamsError(f"{exc}\n  (with {SECTION}.profiles.{name} applied)") from None
-    source = dataset_source(params, settings.dataset)
-    if source.layout not in LAYOUTS:
-        raise ParamsError(
-            f"{SECTION}.dataset: {settings.dataset!r} has layout {source.layout!r}; "
-            f"DCLNet trains on {', '.join(LAYOUTS)} layouts"
-        )
-    return settings, source.layout
+    """``(settings, layout)`` of the ``dclnet`` section (see ``load_track_settings``)."""
+    return load_track_settings(params, SECTION, DclnetSettings, LAYOUTS)

@@ -10,6 +10,7 @@ visible/infrared identity sampler, a pure function of (seed, epoch).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -56,6 +57,9 @@ class DclnetTrainer:
         runtime: device and DDP rank from ``pipeline.runtime.setup``.
         seed: seeds the batch order and the data-loading workers.
         desc: progress-bar label.
+        validate: scores the network on held-out identities (``val_`` keys added to
+            the epoch row) after every ``settings.validation.every`` epochs and after
+            the last; None: no validation. Leaves the global RNG untouched.
     """
 
     def __init__(
@@ -68,8 +72,10 @@ class DclnetTrainer:
         runtime: Runtime,
         seed: int,
         desc: str = "dclnet",
+        validate: Callable[[nn.Module], dict[str, float]] | None = None,
     ) -> None:
         self.settings = settings
+        self.validate = validate
         self.runtime = runtime
         self.seed = seed
         self.desc = desc
@@ -154,7 +160,15 @@ class DclnetTrainer:
             raise ValueError("the sampler produced no batch: too few identities or images")
         row = {key: value / steps for key, value in sorted(sums.items())}
         row["lr"] = lr
+        if self._validation_due(epoch):
+            row.update(self.validate(self.model))
         return row
+
+    def _validation_due(self, epoch: int) -> bool:
+        if self.validate is None:
+            return False
+        every, last = self.settings.validation.every, self.settings.train.epochs
+        return epoch + 1 == last or (every > 0 and (epoch + 1) % every == 0)
 
     def state_dict(self) -> dict[str, Any]:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}

@@ -11,11 +11,18 @@ outputs are written atomically and the resume state is cleared:
   state dicts; ``model_dir/config.json``: resolved settings, seed, units;
 * ``plots_dir/history.csv|png`` (per unit folder ``split_<k>/`` for RegDB) and
   ``part_masks.png``: the class-activation and parsed part masks of a few
-  training images under the final model.
+  training images under the final model; ``validation.json`` (per unit folder):
+  the last ``val_`` scores of the held-out identities with the ``val_init_`` and
+  ``val_hist_`` baselines, when ``dclnet.validation.ids`` > 0.
+
+With ``dclnet.validation.ids`` > 0 those train identities never reach training:
+they are scored (``val_`` keys in the history and MLflow) as the test set would
+be, so settings can be chosen without looking at test scores.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,17 +37,26 @@ from pipeline.checkpoint import (
     clear_resume,
     load_checkpoint,
     resume_dir,
+    run_fingerprint,
     save_checkpoint,
 )
+from pipeline.data.reid_index import read_index
 from pipeline.engine.epoch_loop import EpochLoop
 from pipeline.engine.history import write_history
 from pipeline.io import atomic_dir, write_json
-from pipeline.models.dclnet.data import TrainSet, eval_dataset, load_train_set
+from pipeline.models.dclnet.data import (
+    TrainSet,
+    eval_dataset,
+    load_train_set,
+    load_validation_rows,
+    split_validation_ids,
+)
 from pipeline.models.dclnet.mask_figure import write_part_masks
 from pipeline.models.dclnet.network import DCLNet, build_dclnet
 from pipeline.models.dclnet.objective import DclnetObjective
 from pipeline.models.dclnet.settings import DclnetSettings
 from pipeline.models.dclnet.trainer import DclnetTrainer
+from pipeline.models.dclnet.validation import Validator
 from pipeline.runtime import Runtime
 
 FINAL_STATE = "final.pt"
@@ -93,6 +109,7 @@ def _barrier(runtime: Runtime) -> None:
 def _train_unit(
     unit: TrainUnit,
     settings: DclnetSettings,
+    layout: str,
     runtime: Runtime,
     seed: int,
     state_dir: Path,
@@ -101,16 +118,32 @@ def _train_unit(
 ) -> dict[str, Any]:
     """Train one unit (or load its finished state); returns its final state."""
     final_path = state_dir / FINAL_STATE
-    final = load_checkpoint(final_path)
+    # Finished units and epoch checkpoints count only for the same settings, seed and data:
+    # a run killed before its params changed must not lend its state to the new run.
+    fingerprint = run_fingerprint(
+        settings.model_dump(mode="json"),
+        seed,
+        unit.name,
+        runtime.world_size,
+        hashlib.sha256(unit.index_csv.read_bytes()).hexdigest(),
+    )
+    final = load_checkpoint(final_path, fingerprint=fingerprint)
     if final is not None:
         return final
-    train_set = load_train_set(unit.index_csv, settings.input, root)
+    held_out = validation_ids(unit, settings)
+    train_set = load_train_set(unit.index_csv, settings.input, root, exclude=held_out)
     model = build_dclnet(
         num_classes=train_set.num_classes,
         seed=seed,
         pretrained=settings.model.pretrained,
         **model_kwargs(settings),
     )
+    validator, baselines = None, {}
+    if held_out and runtime.is_main:
+        validator = Validator(
+            load_validation_rows(unit.index_csv, held_out), settings, layout, runtime.device, root
+        )
+        baselines = validator.score_baselines(model)  # the untrained weights, before any step
     trainer = DclnetTrainer(
         model,
         train_set.dataset,
@@ -120,6 +153,7 @@ def _train_unit(
         runtime,
         seed,
         desc=f"dclnet {unit.name}",
+        validate=None if validator is None else validator.score_model,
     )
     callback = None
     if on_epoch_end is not None and runtime.is_main:
@@ -133,18 +167,40 @@ def _train_unit(
         resume_dir=state_dir,
         on_epoch_end=callback,
         save_checkpoints=runtime.is_main,
+        fingerprint=fingerprint,
     )
     history = loop.run()
     final = {
+        "fingerprint": fingerprint,
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "history": history,
         "pids": list(train_set.pids),
+        "validation_ids": list(held_out),
+        "validation": {**baselines, **_last_validation(history)},
     }
     if runtime.is_main:
         save_checkpoint(final_path, final)
         # The epoch checkpoint (weights + Adam state) is no longer needed: free the disk.
         (state_dir / CHECKPOINT_NAME).unlink(missing_ok=True)
     return final
+
+
+def validation_ids(unit: TrainUnit, settings: DclnetSettings) -> tuple[int, ...]:
+    """The train identities ``dclnet.validation`` holds out of this unit (empty when off)."""
+    v = settings.validation
+    if v.ids == 0:
+        return ()
+    rows = read_index(unit.index_csv)
+    return split_validation_ids(rows, v.ids, v.seed, str(unit.index_csv), named=v.pids)
+
+
+def _last_validation(history: list[dict[str, float]]) -> dict[str, float]:
+    """The ``val_`` values of the last epoch that has them."""
+    for row in reversed(history):
+        values = {k: v for k, v in row.items() if k.startswith("val_")}
+        if values:
+            return values
+    return {}
 
 
 def _mask_sample(train_set: TrainSet, settings: DclnetSettings, root: Path):
@@ -182,7 +238,11 @@ def _write_outputs(
         "seed": seed,
         "settings": settings.model_dump(mode="json"),
         "units": {
-            u.name: {"model": u.model_path, "num_classes": len(finals[u.name]["pids"])}
+            u.name: {
+                "model": u.model_path,
+                "num_classes": len(finals[u.name]["pids"]),
+                "validation_ids": finals[u.name].get("validation_ids", []),
+            }
             for u in units
         },
     }
@@ -201,8 +261,15 @@ def _write_outputs(
             write_history(
                 finals[unit.name]["history"], folder / "history.csv", folder / "history.png", title
             )
+            if finals[unit.name].get("validation"):
+                write_json(folder / "validation.json", finals[unit.name]["validation"])
         first = units[0]
-        train_set = load_train_set(first.index_csv, settings.input, root)
+        train_set = load_train_set(
+            first.index_csv,
+            settings.input,
+            root,
+            exclude=finals[first.name].get("validation_ids", ()),
+        )
         model = DCLNet(num_classes=train_set.num_classes, **model_kwargs(settings))
         model.load_state_dict(finals[first.name]["model"])
         objective = DclnetObjective(settings.loss, settings.srm, settings.model.parts)
@@ -237,7 +304,9 @@ def train_dclnet(
 
     Returns:
         Per unit its final state: ``model`` (this rank's weights, on CPU),
-        ``history`` (one row per epoch) and ``pids`` (original pid of each class).
+        ``history`` (one row per epoch), ``pids`` (original pid of each class),
+        ``validation_ids`` (held-out pids) and ``validation`` (last ``val_`` scores
+        and the ``val_init_``/``val_hist_`` baselines; empty when off or not rank 0).
     """
     data_dir, model_dir, plots_dir, root = (
         Path(data_dir),
@@ -253,7 +322,7 @@ def train_dclnet(
     finals = {}
     for unit in units:
         finals[unit.name] = _train_unit(
-            unit, settings, runtime, seed, state_root / unit.name, root, on_epoch_end
+            unit, settings, layout, runtime, seed, state_root / unit.name, root, on_epoch_end
         )
         _barrier(runtime)
     if runtime.is_main:

@@ -55,10 +55,70 @@ def load_training_set(json_file: str | Path, path_root: str | Path) -> TrainingS
         DataError: the file is missing or malformed.
         ValueError: the file has no box at all.
     """
+    return training_set_from_records(load_person_search_dicts(json_file, path_root), json_file)
+
+
+@dataclass(frozen=True)
+class ValidationSplit:
+    """Training scenes split into the ones trained on and the held-out validation ones.
+
+    Attributes:
+        train: records (detectron2 dicts with ``person_id`` s) to train on.
+        validation: held-out records: every training scene holding a drawn identity.
+        ids: the drawn identities (sorted): the ones searched in validation.
+    """
+
+    train: list[dict]
+    validation: list[dict]
+    ids: np.ndarray
+
+
+def split_validation(records: Sequence[dict], num_ids: int, seed: int) -> ValidationSplit:
+    """Hold out ``num_ids`` labelled identities (drawn from ``seed``) with all their scenes.
+
+    An identity drawn is searchable in validation: each of its appearances is a
+    query, the other held-out scenes the gallery; none of its scenes is trained on.
+    ``num_ids`` 0 keeps every scene for training.
+
+    Raises:
+        ValueError: more identities asked for than labelled, or no scene left to train on.
+    """
+    if num_ids == 0:
+        return ValidationSplit(list(records), [], np.zeros(0, dtype=np.int64))
+    labelled = np.unique(
+        [a["person_id"] for r in records for a in r["annotations"] if a["person_id"] >= 0]
+    ).astype(np.int64)
+    if num_ids > labelled.size:
+        raise ValueError(
+            f"person_search.validation.ids: {num_ids} asked for, the training scenes hold "
+            f"{labelled.size} labelled identities"
+        )
+    # A stream of its own (seed, "validation") so the split does not move other draws.
+    rng = np.random.default_rng([seed, 0x76A1])
+    ids = np.sort(rng.choice(labelled, size=num_ids, replace=False))
+    held = {int(i) for i in ids}
+    train, validation = [], []
+    for record in records:
+        holds = any(a["person_id"] in held for a in record["annotations"])
+        (validation if holds else train).append(record)
+    if not train:
+        raise ValueError(
+            f"person_search.validation.ids: holding out {num_ids} identities leaves no "
+            "training scene"
+        )
+    return ValidationSplit(train, validation, ids)
+
+
+def training_set_from_records(records: Sequence[dict], source: str | Path) -> TrainingSet:
+    """Memory slots of ``records`` (detectron2 dicts with ``person_id`` s) in order.
+
+    Raises:
+        ValueError: no box at all (``source`` names where the records came from).
+    """
     dicts = []
     slot_image: list[int] = []
     held_back: list[int] = []
-    for image_index, record in enumerate(load_person_search_dicts(json_file, path_root)):
+    for image_index, record in enumerate(records):
         annotations = []
         for ann in record["annotations"]:
             held_back.append(ann["person_id"])
@@ -76,7 +136,7 @@ def load_training_set(json_file: str | Path, path_root: str | Path) -> TrainingS
             {**{k: v for k, v in record.items() if k != "annotations"}, "annotations": annotations}
         )
     if not slot_image:
-        raise ValueError(f"{json_file}: no person boxes to train on")
+        raise ValueError(f"{source}: no person boxes to train on")
     return TrainingSet(
         dicts=dicts,
         slot_image=np.asarray(slot_image, dtype=np.int64),

@@ -24,6 +24,7 @@ from detectron2.config import CfgNode
 
 from pipeline.data.detectron2 import load_person_search_dicts
 from pipeline.evaluation import (
+    SearchQuery,
     cuhk_sysu_queries,
     evaluate_detection,
     evaluate_search,
@@ -175,3 +176,58 @@ def evaluate_person_search(
         ],
         image_files={d["image_id"]: d["file_name"] for d in test_dicts},
     )
+
+
+def validation_queries(records: list[dict], ids: np.ndarray) -> tuple[list[dict], list]:
+    """Queries of a validation split: every appearance of a held-out identity.
+
+    Each query's gallery is every other held-out scene (in record order); its
+    targets are the identity's first box in each gallery scene holding it.
+
+    Returns:
+        ``(query_records, queries)``: per query, its record with ``query_boxes``
+        (x1 y1 x2 y2, one box) and its :class:`SearchQuery`.
+    """
+    wanted = {int(i) for i in ids}
+    boxes = {r["image_id"]: annotation_boxes_xyxy(r) for r in records}
+    pids = {r["image_id"]: [int(a["person_id"]) for a in r["annotations"]] for r in records}
+    image_ids = [r["image_id"] for r in records]
+    query_records, queries = [], []
+    for record in records:
+        for k, pid in enumerate(pids[record["image_id"]]):
+            if pid not in wanted:
+                continue
+            gallery = [i for i in image_ids if i != record["image_id"]]
+            targets = {i: boxes[i][pids[i].index(pid)] for i in gallery if pid in pids[i]}
+            query_records.append({**record, "query_boxes": boxes[record["image_id"]][k : k + 1]})
+            queries.append(
+                SearchQuery(image_id=record["image_id"], gallery=gallery, targets=targets)
+            )
+    return query_records, queries
+
+
+@torch.no_grad()
+def evaluate_validation(
+    model: torch.nn.Module, cfg: CfgNode, records: list[dict], ids: np.ndarray
+) -> dict[str, float]:
+    """Detection and search metrics on the held-out training scenes (``val_`` keys).
+
+    The same protocol as the test set (score threshold, IoU rules, AP x recall),
+    searched in the gallery of all other held-out scenes.
+    """
+    thresh = cfg.TEST.DICL_SEARCH_SCORE_THRESH
+    mapper = PersonSearchMapper(
+        [cfg.INPUT.DICL_TEST_SCALE], flip=False, image_format=cfg.INPUT.FORMAT, with_targets=False
+    )
+    detections = detect(model, records, mapper, desc="validation")
+    query_records, queries = validation_queries(records, ids)
+    query_feats = np.concatenate(embed_boxes(model, query_records, mapper, desc="val queries"))
+    ground_truth = {r["image_id"]: annotation_boxes_xyxy(r) for r in records}
+    det = evaluate_detection(ground_truth, detections, score_thresh=thresh)
+    search = evaluate_search(query_feats, queries, detections, score_thresh=thresh)
+    return {
+        "val_det_ap": float(det["ap"]),
+        "val_det_recall": float(det["recall"]),
+        "val_mAP": float(search["mAP"]),
+        "val_top1": float(search["top1"]),
+    }

@@ -9,9 +9,11 @@ The step loop stays detectron2's ``SimpleTrainer.run_step``; around it:
   into pseudo labels (official ``ClusterHook``);
 * :class:`GlobalGradClipHook` (after backward): clip the gradient norm of all
   parameters together (mmdet ``grad_clip``);
+* :class:`ValidationHook` (last step of every n-th and the last epoch): detection
+  and search metrics on the held-out training scenes (``val_`` keys);
 * :class:`EpochEndHook` (last step of each epoch): the epoch's history row (mean
-  losses, learning rate, pseudo-label statistics), the resume checkpoint, and the
-  caller's callback (MLflow);
+  losses, learning rate, pseudo-label statistics, validation metrics), the resume
+  checkpoint, and the caller's callback (MLflow);
 * :class:`ProgressHook`: a tqdm bar with the loss and the ETA.
 
 detectron2's ``hooks.LRScheduler`` steps the learning rate; it must be registered
@@ -32,7 +34,7 @@ from tqdm import tqdm
 from pipeline.models.dicl.data import PersonSearchMapper, TrainingSet, epoch_batches
 from pipeline.models.dicl.inference import annotation_boxes_xyxy, embed_boxes
 from pipeline.models.dicl.pseudo_labels import PseudoLabelConfig, assign_pseudo_labels
-from pipeline.runtime import make_generator, seed_worker
+from pipeline.runtime import make_generator, rng_state, seed_worker, set_rng_state
 
 
 def _collate(batch: list) -> list:
@@ -160,6 +162,34 @@ class GlobalGradClipHook(HookBase):
         torch.nn.utils.clip_grad_norm_(params, self.max_norm)
 
 
+class ValidationHook(HookBase):
+    """Score the held-out training scenes after every ``every``-th and the last epoch.
+
+    The metrics go to ``trainer.epoch_metrics`` (picked up by :class:`EpochEndHook`).
+    Every RNG state is restored afterwards, so validating never changes training.
+
+    Args:
+        evaluate: ``evaluate(model) -> {"val_...": value}`` (collective in DDP runs).
+        every: epochs between validations.
+    """
+
+    def __init__(self, evaluate: Callable[[torch.nn.Module], dict], every: int) -> None:
+        self.evaluate = evaluate
+        self.every = every
+
+    def after_step(self) -> None:
+        trainer = self.trainer
+        if (trainer.iter + 1) % trainer.iters_per_epoch:
+            return
+        epoch = trainer.epoch
+        last = trainer.iter + 1 >= trainer.max_iter
+        if (epoch + 1) % self.every and not last:
+            return
+        state = rng_state()
+        trainer.epoch_metrics.update(self.evaluate(trainer.bare_model))
+        set_rng_state(state)
+
+
 class EpochEndHook(HookBase):
     """Per-epoch history row, resume checkpoint and callback.
 
@@ -198,9 +228,11 @@ class EpochEndHook(HookBase):
             row["lr"] = self._lr
             for key, value in trainer.pseudo_state.get("stats", {}).items():
                 row[f"pseudo_{key}"] = value
+            row.update(trainer.epoch_metrics)
             trainer.history.append({"epoch": epoch, **row})
         self._sums.clear()
         self._steps = 0
+        trainer.epoch_metrics.clear()
         state = trainer.checkpoint_state()  # collective: every process takes part
         if comm.is_main_process():
             self.save(state)

@@ -16,9 +16,15 @@ import torch
 from detectron2.utils import comm
 
 from pipeline.checkpoint import clear_resume, load_weights, resume_dir
+from pipeline.data.detectron2 import load_person_search_dicts
 from pipeline.models.dicl.config import build_cfg
-from pipeline.models.dicl.data import iters_per_epoch, load_training_set
-from pipeline.models.dicl.evaluate import evaluate_person_search
+from pipeline.models.dicl.data import (
+    ValidationSplit,
+    iters_per_epoch,
+    split_validation,
+    training_set_from_records,
+)
+from pipeline.models.dicl.evaluate import evaluate_person_search, evaluate_validation
 from pipeline.models.dicl.outputs import write_eval_outputs, write_training_outputs
 from pipeline.models.dicl.settings import DiclSettings
 from pipeline.models.dicl.trainer import build_dicl_model, train_dicl
@@ -29,21 +35,36 @@ from pipeline.runtime import Runtime
 def _check_memory_size(settings: DiclSettings, num_slots: int, train_json: Path) -> None:
     expected = settings.train.memory_size
     if expected is not None and expected != num_slots:
+        held = settings.validation.ids
+        where = f"{train_json} holds" + (f", less {held} validation ids' scenes," if held else "")
         raise ParamsError(
-            f"person_search.train.memory_size: {expected} expected, but {train_json} holds "
-            f"{num_slots} boxes"
+            f"person_search.train.memory_size: {expected} expected, but {where} {num_slots} boxes"
         )
 
 
-def run_config(settings: DiclSettings, layout: str, iters: int, slots: int, seed: int) -> dict:
+def run_config(
+    settings: DiclSettings,
+    layout: str,
+    iters: int,
+    slots: int,
+    seed: int,
+    split: ValidationSplit | None = None,
+) -> dict:
     """What ``config.json`` records: the resolved settings and what the data fixed."""
-    return {
+    config = {
         "person_search": settings.model_dump(mode="json"),
         "layout": layout,
         "iters_per_epoch": iters,
         "memory_size": slots,
         "seed": seed,
     }
+    if split is not None:
+        config["validation"] = {
+            "ids": split.ids.tolist(),
+            "image_ids": [r["image_id"] for r in split.validation],
+            "train_images": len(split.train),
+        }
+    return config
 
 
 def train_from_params(
@@ -60,11 +81,17 @@ def train_from_params(
 ) -> list[dict[str, float]]:
     """Train DICL on ``data_dir/train.json``; write ``model_dir`` and ``plots_dir``.
 
+    With ``validation.ids`` > 0, the scenes of that many drawn identities are held
+    out of training and scored after every ``validation.every_epochs``-th and the
+    last epoch (``val_`` keys in the history); ``config.json`` records the split.
     Resumes from ``resume_dir(model_dir)`` when a checkpoint is there; removes it
     once the outputs are written. Returns the per-epoch history.
     """
     train_json = Path(data_dir) / "train.json"
-    training_set = load_training_set(train_json, path_root)
+    split = split_validation(
+        load_person_search_dicts(train_json, path_root), settings.validation.ids, seed
+    )
+    training_set = training_set_from_records(split.train, train_json)
     _check_memory_size(settings, training_set.num_slots, train_json)
     iters = iters_per_epoch(
         len(training_set.dicts), settings.train.ims_per_batch, runtime.world_size
@@ -75,13 +102,32 @@ def train_from_params(
         memory_size=training_set.num_slots,
         device=runtime.device.type,
     )
+    validate = None
+    if split.validation:
+
+        def validate(model: torch.nn.Module) -> dict[str, float]:
+            return evaluate_validation(model, cfg, split.validation, split.ids)
+
     model, history = train_dicl(
-        cfg, training_set, resume_dir=resume_dir(model_dir), seed=seed, on_epoch_end=on_epoch_end
+        cfg,
+        training_set,
+        resume_dir=resume_dir(model_dir),
+        seed=seed,
+        on_epoch_end=on_epoch_end,
+        validate=validate,
+        validate_every=settings.validation.every_epochs,
     )
     if runtime.is_main:
         write_training_outputs(
             model,
-            run_config(settings, layout, iters, training_set.num_slots, seed),
+            run_config(
+                settings,
+                layout,
+                iters,
+                training_set.num_slots,
+                seed,
+                split if split.validation else None,
+            ),
             history,
             model_dir=model_dir,
             plots_dir=plots_dir,

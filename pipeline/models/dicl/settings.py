@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from pipeline.params import ParamsError, Settings, resolve_profile, validate
+from pipeline.params import Settings, load_track_settings
 
 SUPPORTED_LAYOUTS = ("cuhk_sysu", "prw")
 Pair = tuple[int, int]
@@ -153,6 +153,18 @@ class TestSettings(Settings):
     ranked_list_queries: int = Field(4, ge=0)
 
 
+class ValidationSettings(Settings):
+    """A validation split cut from the training scenes (0 ids = off, the paper's setting).
+
+    ``ids`` labelled training identities are drawn from the seed; every training
+    scene holding one of them is held out (never trained on) and searched: each
+    appearance of a drawn identity is a query, the other held-out scenes its gallery.
+    """
+
+    ids: int = Field(0, ge=0, description="training identities held out with their scenes")
+    every_epochs: int = Field(1, ge=1, description="validate after every n-th and the last epoch")
+
+
 class DiclSettings(Settings):
     """The resolved ``person_search`` section (profile applied)."""
 
@@ -163,6 +175,7 @@ class DiclSettings(Settings):
     pseudo_labels: PseudoLabelSettings = PseudoLabelSettings()
     train: TrainSettings = TrainSettings()
     test: TestSettings = TestSettings()
+    validation: ValidationSettings = ValidationSettings()
 
     @model_validator(mode="after")
     def _consistent(self) -> DiclSettings:
@@ -185,29 +198,5 @@ class DiclSettings(Settings):
 
 
 def load_settings(params: dict[str, Any]) -> tuple[DiclSettings, str]:
-    """Resolve the profile, validate, and check the dataset's layout.
-
-    Args:
-        params: the whole params.yaml as loaded.
-
-    Returns:
-        ``(settings, layout)``.
-
-    Raises:
-        ParamsError: unknown keys, bad values, an unknown dataset or an unsupported layout.
-    """
-    from pipeline.data.sources import dataset_source
-
-    section = params.get("person_search")
-    if not isinstance(section, dict):
-        raise ParamsError("person_search: section missing or not a mapping")
-    settings = validate(
-        DiclSettings, resolve_profile(section, "person_search"), prefix="person_search"
-    )
-    layout = dataset_source(params, settings.dataset).layout
-    if layout not in SUPPORTED_LAYOUTS:
-        raise ParamsError(
-            f"person_search.dataset: {settings.dataset!r} has layout {layout!r}; "
-            f"the DICL track supports {', '.join(SUPPORTED_LAYOUTS)}"
-        )
-    return settings, layout
+    """``(settings, layout)`` of the ``person_search`` section (see ``load_track_settings``)."""
+    return load_track_settings(params, "person_search", DiclSettings, SUPPORTED_LAYOUTS)

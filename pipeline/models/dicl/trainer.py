@@ -35,6 +35,7 @@ from pipeline.models.dicl.hooks import (
     MemoryInitHook,
     ProgressHook,
     PseudoLabelHook,
+    ValidationHook,
 )
 from pipeline.models.dicl.pseudo_labels import PseudoLabelConfig
 from pipeline.models.dicl.weights import load_backbone_weights
@@ -58,6 +59,7 @@ class DICLTrainer(SimpleTrainer):
         self.iters_per_epoch = iters_per_epoch
         self.history: list[dict[str, float]] = []
         self.pseudo_state: dict[str, Any] = {}
+        self.epoch_metrics: dict[str, float] = {}  # this epoch's validation metrics
         self.resumed = False
 
     @property
@@ -156,6 +158,8 @@ def train_dicl(
     resume_dir: str | Path,
     seed: int,
     on_epoch_end: Callable[[int, dict], None] | None = None,
+    validate: Callable[[torch.nn.Module], dict] | None = None,
+    validate_every: int = 1,
 ) -> tuple[torch.nn.Module, list[dict[str, float]]]:
     """Train (or resume) DICL for ``cfg.SOLVER.MAX_ITER`` iterations.
 
@@ -165,6 +169,8 @@ def train_dicl(
         resume_dir: where the epoch checkpoint lives (outside DVC outputs).
         seed: seeds the epoch data order.
         on_epoch_end: called on the main process after each epoch's checkpoint.
+        validate: ``validate(model) -> {"val_...": value}`` on held-out scenes, or None.
+        validate_every: epochs between validations (the last epoch is always validated).
 
     Returns:
         ``(bare model, history rows)``.
@@ -210,6 +216,7 @@ def train_dicl(
             if cfg.SOLVER.DICL_CLIP_GLOBAL_NORM > 0
             else None,
             hooks.LRScheduler(optimizer, scheduler),
+            ValidationHook(validate, validate_every) if validate is not None else None,
             EpochEndHook(lambda s: save_checkpoint(checkpoint_path, s), on_epoch_end),
             ProgressHook(),
         ]
