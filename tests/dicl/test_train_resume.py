@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from dicl.tiny_world import write_tiny_world
 from pipeline.checkpoint import resume_dir
@@ -61,3 +62,19 @@ def test_killed_training_resumes_to_identical_bytes(tmp_path):
     for name in OUTPUTS:
         assert (straight / name).read_bytes() == (killed / name).read_bytes(), name
     assert not resume_dir(killed / "model").exists()  # cleared on success
+
+
+@pytest.mark.slow
+def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path):
+    # Left by a run killed before its params were changed: resuming it would mix two runs.
+    data = write_tiny_world(tmp_path / "data", tmp_path)
+    out = tmp_path / "out"
+    checkpoint = resume_dir(out / "model") / "last.pt"
+    checkpoint.parent.mkdir(parents=True)
+    torch.save({"iteration": 5, "fingerprint": "another run"}, checkpoint)
+    rerun = subprocess.run(
+        _command(data, out, tmp_path), check=True, env=_env(), capture_output=True, text=True
+    )
+    assert "not resuming it, starting over" in rerun.stderr
+    assert "resuming from iteration" not in rerun.stderr
+    assert (out / "model" / "model.pt").is_file()

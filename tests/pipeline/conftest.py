@@ -58,6 +58,8 @@ def shrink_params(params: dict) -> dict:
         {"epochs": 2, "iters_per_epoch": 2, "warmup_epochs": 1, "milestones": [1]}
     )
     dcl.setdefault("eval", {}).update({"trials": 2})
+    # 8 train ids: fewer per batch than the profile's 16 (the sampler needs that many).
+    dcl["sampler"] = {"ids_per_batch": 4, "images_per_id": 2}
     # The profile names the full world's val ids; hold out 2 drawn ones instead.
     dcl["validation"] = {"ids": 2, "pids": [], "every": 0}
     dicl = params["person_search"]["profiles"]["synthetic_cuhk_sysu"]

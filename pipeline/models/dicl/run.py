@@ -8,6 +8,7 @@ have run (seeds, determinism, threads, process group).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import torch
 from detectron2.utils import comm
 
-from pipeline.checkpoint import clear_resume, load_weights, resume_dir
+from pipeline.checkpoint import clear_resume, load_weights, resume_dir, run_fingerprint
 from pipeline.data.detectron2 import load_person_search_dicts
 from pipeline.models.dicl.config import build_cfg
 from pipeline.models.dicl.data import (
@@ -116,6 +117,12 @@ def train_from_params(
         on_epoch_end=on_epoch_end,
         validate=validate,
         validate_every=settings.validation.every_epochs,
+        fingerprint=run_fingerprint(
+            settings.model_dump(mode="json"),
+            seed,
+            runtime.world_size,
+            hashlib.sha256(train_json.read_bytes()).hexdigest(),
+        ),
     )
     if runtime.is_main:
         write_training_outputs(

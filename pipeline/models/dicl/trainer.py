@@ -160,6 +160,7 @@ def train_dicl(
     on_epoch_end: Callable[[int, dict], None] | None = None,
     validate: Callable[[torch.nn.Module], dict] | None = None,
     validate_every: int = 1,
+    fingerprint: str | None = None,
 ) -> tuple[torch.nn.Module, list[dict[str, float]]]:
     """Train (or resume) DICL for ``cfg.SOLVER.MAX_ITER`` iterations.
 
@@ -171,6 +172,8 @@ def train_dicl(
         on_epoch_end: called on the main process after each epoch's checkpoint.
         validate: ``validate(model) -> {"val_...": value}`` on held-out scenes, or None.
         validate_every: epochs between validations (the last epoch is always validated).
+        fingerprint: ``checkpoint.run_fingerprint`` of what the run depends on; a
+            checkpoint saved under another one (params changed after a kill) is not resumed.
 
     Returns:
         ``(bare model, history rows)``.
@@ -187,7 +190,7 @@ def train_dicl(
     )
     checkpoint_path = Path(resume_dir) / CHECKPOINT_NAME
     start_iter = 0
-    state = load_checkpoint(checkpoint_path, map_location=device)
+    state = load_checkpoint(checkpoint_path, map_location=device, fingerprint=fingerprint)
     if state is not None:
         start_iter = trainer.load_checkpoint_state(state)
         log.info("resuming from iteration %d (%s)", start_iter, checkpoint_path)
@@ -217,7 +220,10 @@ def train_dicl(
             else None,
             hooks.LRScheduler(optimizer, scheduler),
             ValidationHook(validate, validate_every) if validate is not None else None,
-            EpochEndHook(lambda s: save_checkpoint(checkpoint_path, s), on_epoch_end),
+            EpochEndHook(
+                lambda s: save_checkpoint(checkpoint_path, {**s, "fingerprint": fingerprint}),
+                on_epoch_end,
+            ),
             ProgressHook(),
         ]
     )
