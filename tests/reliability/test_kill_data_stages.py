@@ -109,20 +109,25 @@ def wait_until(condition, proc: subprocess.Popen, what: str, timeout: float = 12
         time.sleep(0.005)
 
 
+def write_params_served_by(server: SlowRangeServer, payload: bytes, path: Path) -> None:
+    """The project's params with ``market1501`` downloaded from ``server``, sha256 pinned."""
+    params = load_params(REPO_ROOT / "params.yaml")
+    params["datasets"]["market1501"] = {
+        "source": "archive",
+        "layout": "market1501",
+        "url": server.url,
+        "archive": "Market.zip",
+        "sha256": hashlib.sha256(payload).hexdigest(),
+        "access": "public",
+    }
+    dump_yaml(params, path)
+
+
 def test_killed_download_resumes_with_range_and_verifies(tmp_path):
     payload = make_zip()
     rng = random.Random(404)
     with SlowRangeServer(payload) as server:
-        params = load_params(REPO_ROOT / "params.yaml")
-        params["datasets"]["market1501"] = {
-            "source": "archive",
-            "layout": "market1501",
-            "url": server.url,
-            "archive": "Market.zip",
-            "sha256": hashlib.sha256(payload).hexdigest(),
-            "access": "public",
-        }
-        dump_yaml(params, tmp_path / "params.yaml")
+        write_params_served_by(server, payload, tmp_path / "params.yaml")
         archives, out = tmp_path / "archives", tmp_path / "raw" / "market1501"
         command = [PYTHON, "-m", "stages.download", "market1501", "--no-progress"]
         command += ["--params", str(tmp_path / "params.yaml")]
@@ -220,16 +225,7 @@ def test_resumed_download_with_corrupt_partial_bytes_fails_the_checksum(
     """A resume trusts the partial file; the pinned sha256 catches it when it was damaged."""
     payload = make_zip()
     with SlowRangeServer(payload, delay=0.0) as server:
-        params = load_params(REPO_ROOT / "params.yaml")
-        params["datasets"]["market1501"] = {
-            "source": "archive",
-            "layout": "market1501",
-            "url": server.url,
-            "archive": "Market.zip",
-            "sha256": hashlib.sha256(payload).hexdigest(),
-            "access": "public",
-        }
-        dump_yaml(params, tmp_path / "params.yaml")
+        write_params_served_by(server, payload, tmp_path / "params.yaml")
         archives, out = tmp_path / "archives", tmp_path / "raw" / "market1501"
         archives.mkdir()
         damaged = bytearray(payload[: len(payload) // 2])
