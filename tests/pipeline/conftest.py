@@ -38,11 +38,11 @@ TINY_RENDER = {
         "max_images_per_camera": 4,
     },
     "synthetic_cuhk_sysu": {
-        "num_train_scenes": 40,
-        "num_test_scenes": 60,
-        "num_train_ids": 20,
-        "num_test_ids": 20,
-        "gallery_sizes": [50],
+        "num_train_scenes": 24,
+        "num_test_scenes": 16,
+        "num_train_ids": 12,
+        "num_test_ids": 8,
+        "gallery_sizes": [10],
     },
 }
 
@@ -65,7 +65,7 @@ def shrink_params(params: dict) -> dict:
     dicl = params["person_search"]["profiles"]["synthetic_cuhk_sysu"]
     dicl.setdefault("train", {}).update({"epochs": 1})
     dicl["validation"] = {"ids": 3, "every_epochs": 1}  # the full world's 20 would empty training
-    dicl.setdefault("test", {}).update({"gallery_size": 50})  # the tiny world has TestG50 only
+    dicl.setdefault("test", {}).update({"gallery_size": 10})  # the tiny world has TestG10 only
     return params
 
 
