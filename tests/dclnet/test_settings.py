@@ -10,7 +10,8 @@ from dclnet_tiny import tiny_params
 from pipeline.models.dclnet.settings import DclnetSettings, load_settings
 from pipeline.params import ParamsError, load_yaml, resolve_profile
 
-SNIPPET = Path(__file__).with_name("params_dclnet.yaml")
+# The project's own params.yaml: the section users run is the one validated here.
+PARAMS_YAML = Path(__file__).resolve().parents[2] / "params.yaml"
 DATASETS = {
     "synthetic_sysu_mm01": {"source": "synthetic", "layout": "sysu_mm01", "render": {}},
     "sysu_mm01": {
@@ -31,31 +32,31 @@ DATASETS = {
 }
 
 
-def snippet_params(**override) -> dict:
-    section = load_yaml(SNIPPET)["dclnet"]
+def project_params(**override) -> dict:
+    section = load_yaml(PARAMS_YAML)["dclnet"]
     section.update(override)
     return {"datasets": DATASETS, "dclnet": section}
 
 
 def test_proposed_section_validates_for_every_profile():
     for dataset in ("synthetic_sysu_mm01", "sysu_mm01", "regdb"):
-        settings, layout = load_settings(snippet_params(dataset=dataset))
+        settings, layout = load_settings(project_params(dataset=dataset))
         assert settings.dataset == dataset
         assert layout == ("regdb" if dataset == "regdb" else "sysu_mm01")
-    paper, _ = load_settings(snippet_params(dataset="sysu_mm01"))
+    paper, _ = load_settings(project_params(dataset="sysu_mm01"))
     assert (paper.model.depth, paper.input.height, paper.input.width) == (50, 288, 144)
     assert paper.loss.center_triplet.margin == 0.7 and paper.loss.dense.temperature == 0.05
     assert paper.train.milestones == [15, 27] and paper.train.lr == 0.0035
 
 
 def test_synthetic_profile_shrinks_sizes_but_keeps_every_loss():
-    settings, _ = load_settings(snippet_params())
+    settings, _ = load_settings(project_params())
     assert settings.model.depth == 18 and settings.model.pretrained is None
     assert all(getattr(settings.loss, n).enabled for n in type(settings.loss).model_fields)
 
 
 def test_ablation_switch_is_one_key():
-    params = snippet_params()
+    params = project_params()
     params["dclnet"]["loss"] = {**params["dclnet"]["loss"], "dense": {"enabled": False}}
     settings, _ = load_settings(params)
     assert not settings.loss.dense.enabled and settings.loss.pixel.enabled
@@ -63,17 +64,17 @@ def test_ablation_switch_is_one_key():
 
 def test_wrong_layout_unknown_dataset_and_bad_keys_are_named():
     with pytest.raises(ParamsError, match="market1501.*layout"):
-        load_settings(snippet_params(dataset="market1501"))
+        load_settings(project_params(dataset="market1501"))
     with pytest.raises(ParamsError, match="unknown dataset 'nope'"):
-        load_settings(snippet_params(dataset="nope"))
+        load_settings(project_params(dataset="nope"))
     with pytest.raises(ParamsError, match=r"dclnet.loss.dense.temprature: unknown key"):
-        load_settings(snippet_params(loss={"dense": {"temprature": 0.1}}))
+        load_settings(project_params(loss={"dense": {"temprature": 0.1}}))
     with pytest.raises(ParamsError, match=r"dclnet.train.lr"):
-        load_settings(snippet_params(train={"lr": -1}))
+        load_settings(project_params(train={"lr": -1}))
     with pytest.raises(ParamsError, match="splits"):
-        load_settings(snippet_params(splits=[0, 3]))
+        load_settings(project_params(splits=[0, 3]))
     # A typo in a profile not selected is caught too.
-    params = snippet_params()
+    params = project_params()
     params["dclnet"]["profiles"] = {**params["dclnet"]["profiles"], "regdb": {"modle": {}}}
     with pytest.raises(ParamsError, match=r"dclnet.modle: unknown key.*\n.*profiles.regdb"):
         load_settings(params)
@@ -81,18 +82,18 @@ def test_wrong_layout_unknown_dataset_and_bad_keys_are_named():
 
 def test_input_too_small_for_the_stripes():
     with pytest.raises(ParamsError, match="stripes"):
-        load_settings(snippet_params(input={"height": 64, "width": 32}))
+        load_settings(project_params(input={"height": 64, "width": 32}))
 
 
-def test_yaml12_numbers_from_dvc_exp_run():
+def test_yaml12_numbers_from_dvc_exp_run(tmp_path):
     # `dvc exp run -S dclnet.train.lr=1e-06` writes 1e-06: a float under YAML 1.2.
-    text = SNIPPET.read_text().replace("lr: 0.0035 ", "lr: 1e-06 ", 1)
-    path = SNIPPET.parent / "_tmp_yaml12.yaml"
-    try:
-        path.write_text(text)
-        section = load_yaml(path)["dclnet"]
-    finally:
-        path.unlink(missing_ok=True)
+    text = PARAMS_YAML.read_text()
+    start = text.index("\ndclnet:")
+    edited = text[:start] + text[start:].replace("lr: 0.0035 ", "lr: 1e-06 ", 1)
+    assert edited != text
+    path = tmp_path / "params.yaml"
+    path.write_text(edited)
+    section = load_yaml(path)["dclnet"]
     settings = DclnetSettings.model_validate(
         resolve_profile({**section, "dataset": "sysu_mm01"}, "dclnet")
     )
