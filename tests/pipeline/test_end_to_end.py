@@ -65,7 +65,8 @@ def test_noop_repro_runs_nothing(reproduced):
 def experiments(reproduced):
     """One named `dvc exp run -S` per track, in the workspace, one after another.
 
-    Returns the repo, env, each run's stdout and params.yaml as each run left it.
+    Returns the repo, env, each run's stdout, params.yaml as each run left it, and
+    `dvc exp show --json` after all three.
     """
     repo, env, _ = reproduced
     stdout, params_text = {}, {}
@@ -73,7 +74,8 @@ def experiments(reproduced):
         command = ["dvc", "exp", "run", "-n", f"exp-{track}", "-S", assignment]
         stdout[track] = run(command, repo, env, timeout=600).stdout
         params_text[track] = (repo / "params.yaml").read_text()
-    return repo, env, stdout, params_text
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], repo, env).stdout)
+    return repo, env, stdout, params_text, shown
 
 
 def experiment_record(shown: list, name: str) -> dict:
@@ -87,13 +89,12 @@ def experiment_record(shown: list, name: str) -> dict:
 
 @pytest.mark.parametrize("track", list(EXPERIMENT_PARAMS))
 def test_experiment_reruns_only_its_track(experiments, track):
-    repo, env, stdout, params_text = experiments
+    _, _, stdout, params_text, shown = experiments
     ran = stages_run(stdout[track])
     assert set(TRACK_STAGES[track]) <= ran
     others = {s for t, stages in TRACK_STAGES.items() if t != track for s in stages}
     assert not ran & others
     assert not {s for s in ran if s.startswith(("download@", "convert@"))}
-    shown = json.loads(run(["dvc", "exp", "show", "--json"], repo, env).stdout)
     record = experiment_record(shown, f"exp-{track}")
     metrics = record["data"]["metrics"][f"metrics/{METRICS[track]}.json"]["data"]
     assert any(k.endswith("mAP") and not k.startswith(("init_", "hist_")) for k in metrics)
@@ -123,7 +124,7 @@ def api(base: str, path: str, body: dict | None = None) -> dict:
 
 
 def test_mlflow_server_serves_each_stage_run(experiments):
-    repo, env, _, _ = experiments
+    repo, env, _, _, _ = experiments
     port = free_port()
     server_env = dict(env, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
     server = subprocess.Popen(
