@@ -5,18 +5,24 @@ stage, the DVC experiment, the git commit and the dataset digests from dvc.lock.
 Tracking is a side effect: when the store cannot be reached the stage warns once
 and carries on with identical outputs, unless ``tracking.required`` is true, in
 which case it fails before any work starts.
+
+The MLflow calls themselves run in a child process (:mod:`pipeline.tracking_worker`),
+so a stage never imports ``mlflow`` and never waits for the store except when
+tracking is required (every call is then confirmed) and at the end of its run.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
+import json
 import logging
+import math
 import os
 import re
 import subprocess
+import sys
+import time
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +34,8 @@ log = logging.getLogger(__name__)
 _DVC_TEMP_EXPS = re.compile(r"^(?P<root>.*?)/\.dvc/tmp/exps/")
 _URI_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
 
-MAX_PARAM_LENGTH = 6000  # MLflow's limit for one param value
+# How long a stage waits at its end for the tracking process to finish its calls.
+WORKER_EXIT_TIMEOUT_S = 300
 
 
 class TrackingUnavailable(RuntimeError):
@@ -73,37 +80,6 @@ def tracking_uri(settings: TrackingSettings | None = None) -> str:
     return f"sqlite:///{repo_root() / 'mlflow.db'}"
 
 
-@contextlib.contextmanager
-def store_lock(uri: str) -> Iterator[None]:
-    """Hold an exclusive lock on a local sqlite store while it is opened.
-
-    The first process to open a new store creates its tables (MLflow's schema
-    migrations), and the first stage of a track creates the track's experiment.
-    ``dvc exp run --queue`` workers (``dvc queue start -j N``) start stages at once:
-    unserialised, two of them migrate the same file or create the same experiment
-    and one loses its run. Other stores (servers) need no lock.
-    """
-    if not uri.startswith("sqlite:///"):
-        yield
-        return
-    database = Path(uri[len("sqlite:///") :])
-    database.parent.mkdir(parents=True, exist_ok=True)
-    with open(database.with_name(database.name + ".lock"), "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def default_artifact_location(uri: str, track: str) -> str | None:
-    """Absolute artifact root for the local sqlite store (MLflow's default is cwd-relative)."""
-    if uri.startswith("sqlite:///"):
-        db = Path(uri[len("sqlite:///") :])
-        return (db.parent / "mlartifacts" / track).as_uri()
-    return None
-
-
 def dataset_digests(lock_path: Path, datasets: Iterable[str]) -> dict[str, str]:
     """md5 of ``data/processed/<dataset>`` as recorded in dvc.lock (missing -> absent)."""
     if not lock_path.is_file():
@@ -139,6 +115,73 @@ def run_tags(stage: str) -> dict[str, str]:
     return tags
 
 
+class _Worker:
+    """A ``python -m pipeline.tracking_worker`` child and its two pipes."""
+
+    def __init__(self) -> None:
+        env = dict(os.environ)
+        package_root = str(Path(__file__).resolve().parents[1])
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.tracking_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+
+    def send(self, op: str, reply: bool = False, **arguments: Any) -> str | None:
+        """Send one message; with ``reply``, wait and return the run's failure (None: fine)."""
+        self.process.stdin.write(json.dumps({"op": op, "reply": reply, **arguments}) + "\n")
+        self.process.stdin.flush()
+        return self._answer() if reply else None
+
+    def _answer(self) -> str | None:
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the tracking process exited with code {self.process.wait()}")
+        return json.loads(line)["failure"]
+
+    def finish(self) -> str | None:
+        """Close its input, wait for it to carry out what was sent; the run's failure."""
+        try:
+            self.process.stdin.close()
+            answer = self._answer()
+            self.process.wait(timeout=WORKER_EXIT_TIMEOUT_S)
+            return answer
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return f"the tracking process did not finish within {WORKER_EXIT_TIMEOUT_S} s"
+        finally:
+            self.process.stdout.close()
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+_prestarted: _Worker | None = None
+
+
+def prestart_worker() -> None:
+    """Start the next StageRun's tracking process now (its imports take about 2.5 s).
+
+    ``stages/__init__.py`` calls this before a stage module imports torch, so the
+    two import in parallel on two cores.
+    """
+    global _prestarted
+    if _prestarted is None:
+        _prestarted = _Worker()
+
+
+def _take_worker() -> _Worker:
+    global _prestarted
+    worker, _prestarted = _prestarted, None
+    if worker is None or worker.process.poll() is not None:
+        worker = _Worker()
+    return worker
+
+
 class StageRun:
     """One MLflow run for one execution of a DVC stage; a no-op once tracking fails.
 
@@ -169,142 +212,84 @@ class StageRun:
             self.uri = tracking_uri(settings)
         except RuntimeError as exc:  # outside any repository and no URI given
             self.uri, self._no_store = "<no tracking URI>", exc
-        self.client = None
-        self.run_id: str | None = None
-        self._warned = False
+        self._worker: _Worker | None = None
+        self._failed = False
 
     # -- failure policy -------------------------------------------------
-    def _fail(self, action: str, exc: BaseException) -> None:
-        message = (
-            f"MLflow tracking at {redact(self.uri)} failed while trying to {action}: "
-            f"{type(exc).__name__}: {redact(str(exc))[:300]}"
-        )
+    def _failure(self, message: str) -> None:
+        self._failed = True
+        if self._worker is not None:
+            self._worker.kill()
+            self._worker = None
         if self.settings.required:
             raise TrackingUnavailable(message + " (tracking.required is true)") from None
-        if not self._warned:
-            warnings.warn(
-                message + ". The stage continues without tracking; its outputs are unaffected.",
-                stacklevel=3,
-            )
-            self._warned = True
-        self.client = None
+        warnings.warn(
+            message + ". The stage continues without tracking; its outputs are unaffected.",
+            stacklevel=3,
+        )
 
-    def _call(self, action: str, method: str, *args, **kwargs) -> Any:
-        """``self.client.<method>(*args)``, or nothing once tracking has failed."""
-        if self.client is None:
-            return None
+    def _send(self, op: str, **arguments: Any) -> None:
+        """One message to the tracking process; confirmed when tracking is required."""
+        if self._worker is None:
+            return
+        required = self.settings.required
         try:
-            return getattr(self.client, method)(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - any store failure is a tracking failure
-            self._fail(action, exc)
-            return None
+            failure = self._worker.send(op, reply=required, **arguments)
+        except (OSError, RuntimeError, ValueError) as exc:  # the process is gone
+            failure = f"MLflow tracking at {redact(self.uri)} failed: {exc}"
+        if failure:
+            self._failure(failure)
 
     # -- lifecycle ------------------------------------------------------
     def __enter__(self) -> StageRun:
         if self._no_store is not None:
-            self._fail("find the tracking store", self._no_store)
-            return self
-        if self.uri.startswith(("http://", "https://")):
-            # Fail fast instead of MLflow's default minutes of retries.
-            os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-            os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
-        try:
-            from mlflow.tracking import MlflowClient
-
-            with store_lock(self.uri):
-                self.client = MlflowClient(tracking_uri=self.uri)
-                experiment_id = self._experiment_id()
-            run = self.client.create_run(
-                experiment_id, run_name=self.stage, tags=run_tags(self.stage)
+            exc = self._no_store
+            self._failure(
+                f"MLflow tracking at {self.uri} failed while trying to find the tracking store: "
+                f"{type(exc).__name__}: {exc}"
             )
-            self.run_id = run.info.run_id
-        except TrackingUnavailable:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            self._fail("start a run", exc)
             return self
-        self._log_params()
-        self._log_datasets()
+        self._worker = _take_worker()
+        params = {k: str(v) for k, v in flatten(self.params).items()}
+        self._send(
+            "start",
+            uri=self.uri,
+            track=self.track,
+            stage=self.stage,
+            params=params,
+            datasets=self.datasets,
+        )
         return self
 
-    def _experiment_id(self) -> str:
-        """The track's experiment, created on first use."""
-        experiment = self.client.get_experiment_by_name(self.track)
-        if experiment is not None:
-            return experiment.experiment_id
-        try:
-            return self.client.create_experiment(
-                self.track, artifact_location=default_artifact_location(self.uri, self.track)
-            )
-        except Exception:
-            # A server shared with other writers: another stage may have created it meanwhile.
-            experiment = self.client.get_experiment_by_name(self.track)
-            if experiment is None:
-                raise
-            return experiment.experiment_id
-
     def __exit__(self, exc_type, exc, tb) -> None:
-        status = "FINISHED" if exc_type is None else "FAILED"
-        if self.client is not None and self.run_id is not None:
-            try:
-                self.client.set_terminated(self.run_id, status=status)
-            except Exception as err:  # noqa: BLE001
-                if exc_type is None:
-                    self._fail("close the run", err)
+        if self._worker is None:
+            return
+        self._send("end", status="FINISHED" if exc_type is None else "FAILED")
+        worker, self._worker = self._worker, None
+        if worker is None:  # the end itself failed
+            return
+        failure = worker.finish()
+        if failure and not self._failed:
+            if exc_type is not None:  # the stage's own error is the one to report
+                return
+            self._failure(failure)
 
     # -- logging --------------------------------------------------------
-    def _log_params(self) -> None:
-        from mlflow.entities import Param
-
-        flat = flatten(self.params)
-        params = [Param(k, str(v)[:MAX_PARAM_LENGTH]) for k, v in sorted(flat.items())]
-        for start in range(0, len(params), 100):  # MLflow accepts 100 params per batch
-            self._call("log params", "log_batch", self.run_id, params=params[start : start + 100])
-
-    def _log_datasets(self) -> None:
-        try:
-            digests = dataset_digests(repo_root() / "dvc.lock", self.datasets)
-        except RuntimeError:  # not inside a repository: nothing to link
-            return
-        if not digests:
-            return
-        from mlflow.entities import Dataset, DatasetInput
-
-        inputs = [
-            DatasetInput(
-                Dataset(name=name, digest=md5, source_type="dvc", source=f"data/processed/{name}")
-            )
-            for name, md5 in sorted(digests.items())
-        ]
-        self._call("log dataset inputs", "log_inputs", self.run_id, datasets=inputs)
-        self.set_tags({f"dataset.{name}.md5": md5 for name, md5 in digests.items()})
-
     def set_tags(self, tags: Mapping[str, str]) -> None:
-        for key, value in sorted(tags.items()):
-            self._call("set a tag", "set_tag", self.run_id, key, str(value))
+        self._send("set_tags", tags={k: str(v) for k, v in tags.items()})
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Log finite numeric metrics (nested dicts flattened with dots)."""
-        import math
-        import time
-
-        from mlflow.entities import Metric
-
-        now_ms = int(time.time() * 1000)  # MLflow's own bookkeeping, never a DVC output
-        flat = {k: v for k, v in flatten(dict(metrics)).items() if isinstance(v, (int, float))}
-        batch = [
-            Metric(key, float(value), now_ms, step or 0)
-            for key, value in sorted(flat.items())
-            if math.isfinite(float(value))
-        ]
-        if batch:
-            self._call("log metrics", "log_batch", self.run_id, metrics=batch)
+        flat = {
+            key: float(value)
+            for key, value in flatten(dict(metrics)).items()
+            if isinstance(value, (int, float)) and math.isfinite(float(value))
+        }
+        if flat:
+            now_ms = int(time.time() * 1000)  # MLflow's own bookkeeping, never a DVC output
+            self._send("log_metrics", metrics=flat, step=step or 0, timestamp_ms=now_ms)
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         path = Path(path)
-        if not path.exists():
-            return
-        if path.is_dir():
-            self._call("log artifacts", "log_artifacts", self.run_id, str(path), artifact_path)
-        else:
-            self._call("log an artifact", "log_artifact", self.run_id, str(path), artifact_path)
+        if path.exists():
+            self._send("log_artifact", path=str(path.resolve()), artifact_path=artifact_path)

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -130,3 +131,64 @@ def test_parallel_stages_on_a_new_sqlite_store_all_land(tmp_path):
     client = MlflowClient(tracking_uri=uri)
     runs = client.search_runs([client.get_experiment_by_name("scl").experiment_id])
     assert sorted(r.info.run_name for r in runs) == ["stage_0", "stage_1", "stage_2"]
+
+
+_STAGE_THEN = """
+import os, sys
+from pipeline.params import TrackingSettings
+from pipeline.tracking import StageRun
+with StageRun(track="demo", stage="train_demo", params={"lr": 0.1},
+              settings=TrackingSettings(uri=sys.argv[1])) as run:
+    run.log_metrics({"loss": 1.0}, step=0)
+    print("mlflow imported:", "mlflow" in sys.modules, flush=True)
+    if sys.argv[2] == "die":
+        os._exit(1)
+"""
+
+
+def _stage_process(uri: str, then: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.run(
+        [sys.executable, "-c", _STAGE_THEN, uri, then],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def _only_run(uri: str):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("demo").experiment_id])
+    return client, run
+
+
+def test_stage_process_leaves_mlflow_to_its_tracking_process(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    proc = _stage_process(uri, "finish")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "mlflow imported: False" in proc.stdout
+    # The stage waited for its tracking process: the run is complete when it exits.
+    client, run = _only_run(uri)
+    assert run.info.status == "FINISHED"
+    assert [m.value for m in client.get_metric_history(run.info.run_id, "loss")] == [1.0]
+
+
+def test_stage_that_dies_leaves_its_run_killed(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    proc = _stage_process(uri, "die")
+    assert proc.returncode == 1
+    deadline = time.monotonic() + 120  # the orphaned tracking process closes the run
+    while True:
+        try:
+            client, run = _only_run(uri)
+            if run.info.status != "RUNNING":
+                break
+        except (AttributeError, ValueError):  # experiment or run not written yet
+            pass
+        assert time.monotonic() < deadline, "the run was never closed"
+        time.sleep(0.5)
+    assert run.info.status == "KILLED"
+    assert [m.value for m in client.get_metric_history(run.info.run_id, "loss")] == [1.0]

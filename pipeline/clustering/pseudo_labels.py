@@ -26,7 +26,6 @@ from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.cluster import DBSCAN
 
 from pipeline.clustering.cannot_link import split_cannot_link
 
@@ -155,6 +154,9 @@ def _assign_border_points(graph: sp.csr_matrix, labels: np.ndarray, core: np.nda
 
 def _dbscan(distance, eps: float, min_samples: int) -> np.ndarray:
     graph = radius_graph(distance, eps)
+    # Imported here: scikit-learn takes about 1 s to import, and most stages never call this.
+    from sklearn.cluster import DBSCAN
+
     model = DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit(graph)
     core = np.zeros(distance.shape[0], dtype=bool)
     core[model.core_sample_indices_] = True

@@ -14,7 +14,6 @@ well above 0); ARI and pairwise recall are not, so read them together.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 
 def _pairs(counts: np.ndarray) -> int:
@@ -68,6 +67,9 @@ def label_quality(labels: np.ndarray, true_ids: np.ndarray | None = None) -> dic
     if pred.size == 0:
         stats.update(nmi=0.0, ari=0.0, pairwise_precision=0.0, pairwise_recall=0.0, pairwise_f1=0.0)
         return stats
+    # Imported here: scikit-learn takes about 1 s to import, and most stages never call this.
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
     stats["nmi"] = float(normalized_mutual_info_score(truth, pred))
     stats["ari"] = float(adjusted_rand_score(truth, pred))
     _, pred_codes = np.unique(pred, return_inverse=True)

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import precision_recall_curve
 
 from pipeline.io import round_floats, write_csv, write_json
 
@@ -74,6 +73,9 @@ def precision_recall_rows(
         raise ValueError(f"max_points={max_points}: must be >= 2")
     if not y_true.any():
         raise ValueError("y_true: no positive, the precision-recall curve is undefined")
+    # Imported here: scikit-learn takes about 1 s to import, and most stages never call this.
+    from sklearn.metrics import precision_recall_curve
+
     precision, recall, thresholds = precision_recall_curve(y_true, y_score)
     thresholds = np.append(thresholds, thresholds[-1])
     # scikit-learn returns recall falling; plots read better rising.

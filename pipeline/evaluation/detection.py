@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import average_precision_score
 
 ImageId = int | str
 
@@ -169,6 +168,9 @@ def evaluate_detection(
     scores = np.concatenate(y_score) if y_score else np.zeros(0)
     num_tp = int(np.count_nonzero(labels))
     recall = num_tp / num_gt
+    # Imported here: scikit-learn takes about 1 s to import, and most stages never call this.
+    from sklearn.metrics import average_precision_score
+
     ap = float(average_precision_score(labels, scores)) * recall if num_tp else 0.0
     out: dict[str, Any] = {
         "recall": recall,
