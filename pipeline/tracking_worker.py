@@ -174,13 +174,15 @@ class MlflowRun:
             self._call("close the run", "set_terminated", self.run_id, status=status)
 
 
-def serve(messages: TextIO, replies: TextIO) -> None:
-    """Carry out ``messages`` (JSON lines) on one :class:`MlflowRun`."""
+def serve(messages: TextIO, reply_fd: int) -> None:
+    """Carry out ``messages`` (JSON lines) on one :class:`MlflowRun`; answers go to ``reply_fd``."""
     run = MlflowRun()
 
     def answer() -> None:
-        replies.write(json.dumps({"failure": run.failure}) + "\n")
-        replies.flush()
+        try:
+            os.write(reply_fd, (json.dumps({"failure": run.failure}) + "\n").encode())
+        except BrokenPipeError:  # the stage has exited (an error before its run, or killed)
+            pass
 
     for line in messages:
         message = json.loads(line)
@@ -195,9 +197,9 @@ def serve(messages: TextIO, replies: TextIO) -> None:
 
 def main() -> None:
     # Replies travel on the original stdout; anything MLflow prints goes to stderr.
-    replies = os.fdopen(os.dup(sys.stdout.fileno()), "w")
+    reply_fd = os.dup(sys.stdout.fileno())
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    serve(sys.stdin, replies)
+    serve(sys.stdin, reply_fd)
 
 
 if __name__ == "__main__":
