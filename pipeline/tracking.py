@@ -213,11 +213,9 @@ class StageRun:
         except RuntimeError as exc:  # outside any repository and no URI given
             self.uri, self._no_store = "<no tracking URI>", exc
         self._worker: _Worker | None = None
-        self._failed = False
 
     # -- failure policy -------------------------------------------------
     def _failure(self, message: str) -> None:
-        self._failed = True
         if self._worker is not None:
             self._worker.kill()
             self._worker = None
@@ -269,9 +267,7 @@ class StageRun:
         if worker is None:  # the end itself failed
             return
         failure = worker.finish()
-        if failure and not self._failed:
-            if exc_type is not None:  # the stage's own error is the one to report
-                return
+        if failure and exc_type is None:  # else the stage's own error is the one to report
             self._failure(failure)
 
     # -- logging --------------------------------------------------------
