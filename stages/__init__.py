@@ -6,11 +6,24 @@ import warnings
 
 from pipeline.tracking import prestart_worker
 
-# OpenMP threads that spin while waiting make torch 5-10x slower whenever another
-# process shares the cores (measured here: 2 threads went from 1.3 s to 15-20 s
-# a step). Passive waiting costs little on an idle machine and does not change
-# any result. Set before torch is imported by the stage module.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+def shares_cores(cwd: str | None = None) -> bool:
+    """Whether this stage process may share the cores with other busy processes:
+    one rank of several (torchrun), or a queued / temporary DVC experiment, which
+    runs in ``.dvc/tmp/exps/`` beside other queue workers."""
+    ranks = os.environ.get("LOCAL_WORLD_SIZE", "1")
+    here = (cwd or os.getcwd()).replace(os.sep, "/")
+    return (ranks.isdigit() and int(ranks) > 1) or "/.dvc/tmp/exps/" in f"{here}/"
+
+
+# How idle OpenMP threads wait (no result depends on it; read when torch loads, so set
+# before the stage module imports it). A stage alone on its cores runs faster with
+# libgomp's default, a short spin before sleeping (benchmarks/bench_dicl.py, 2 threads:
+# 2.8 it/s against 2.1 passive). Beside another busy process spinning threads wait on
+# descheduled ones (0.8 it/s against 1.8 passive), so processes that share the cores
+# wait passively. OMP_WAIT_POLICY in the environment always wins.
+if shares_cores():
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # fvcore and detectron2 call torch.jit.script at import; torch 2.14 warns about it
 # on every stage start. The warning is about those libraries, not about this code.

@@ -32,6 +32,22 @@ def test_resize_keeps_ratio_within_long_and_short_sides():
     assert (t.new_h, t.new_w) == (900, 1200)  # short side binds: 900/240 < 1500/320
 
 
+def test_native_scale_skips_the_resize_with_the_same_pixels_and_boxes(tiny_world):
+    from detectron2.data import transforms as T
+
+    record = load_training_set(tiny_world / "train.json", tiny_world.parent).dicts[0]
+    native = (max(record["width"], record["height"]), min(record["width"], record["height"]))
+    image = np.zeros((record["height"], record["width"], 3), np.uint8)
+    assert isinstance(ResizeLongShort([native]).get_transform(image), T.NoOpTransform)
+    skipped = PersonSearchMapper([native], flip=False, with_targets=True)(record)
+    h, w = record["height"], record["width"]
+    resized = PersonSearchMapper([native], flip=False, with_targets=True)
+    resized.augmentations = T.AugmentationList([T.Resize((h, w))])  # PIL's same-size round trip
+    through_pil = resized(record)
+    assert torch.equal(skipped["image"], through_pil["image"])
+    assert torch.equal(skipped["instances"].gt_boxes.tensor, through_pil["instances"].gt_boxes.tensor)
+
+
 def test_mapper_carries_memory_slots_and_query_boxes(tiny_world):
     ts = load_training_set(tiny_world / "train.json", tiny_world.parent)
     record = ts.dicts[0]

@@ -33,6 +33,7 @@ import numpy as np
 from pipeline.data.synthetic.cameras import Camera, sample_camera, save_jpeg
 from pipeline.data.synthetic.identities import Identity, make_identities
 from pipeline.data.synthetic.matfile import cell_column, double, save_mat, struct_array
+from pipeline.data.synthetic.parallel import ordered_map
 from pipeline.data.synthetic.scenes import SceneBox, ScenePerson, render_scene
 from pipeline.data.synthetic.seeding import stream
 from pipeline.data.synthetic.settings import CuhkSysuRender
@@ -83,7 +84,15 @@ class _Writer:
         # pid -> [(image name, box, hard)] in scene order.
         self.appearances: dict[int, list[tuple[str, tuple[int, int, int, int], bool]]] = {}
 
-    def scene(self, number: int, labelled: list[int], people: dict[int, Identity]) -> None:
+    def render_scene(
+        self, number: int, labelled: list[int], people: dict[int, Identity]
+    ) -> tuple[str, list[SceneBox], list[SceneBox]]:
+        """Draw and save scene ``number``; depends only on its own streams (any process).
+
+        Returns:
+            The image name, its boxes in annotation order (shuffled) and the boxes
+            of the ``labelled`` people, in their order.
+        """
         s = self.s
         rng = stream(s.seed, TAG, "scene-plan", number)
         camera, size = self.cameras[int(rng.integers(len(self.cameras)))]
@@ -110,8 +119,15 @@ class _Writer:
         save_jpeg(self.out_dir / "Image" / "SSM" / name, image, s.jpeg_quality)
         # Annotation order says nothing about who is labelled.
         kept_boxes = [b for b in boxes if b.box is not None]
-        self.images[name] = [kept_boxes[int(i)] for i in rng.permutation(len(kept_boxes))]
-        for pid, b in zip(labelled, boxes, strict=False):
+        shuffled = [kept_boxes[int(i)] for i in rng.permutation(len(kept_boxes))]
+        return name, shuffled, boxes[: len(labelled)]
+
+    def record_scene(
+        self, labelled: list[int], name: str, annotated: list[SceneBox], labelled_boxes: list
+    ) -> None:
+        """Add a rendered scene to the annotations (in scene order)."""
+        self.images[name] = annotated
+        for pid, b in zip(labelled, labelled_boxes, strict=False):
             self.appearances.setdefault(pid, []).append((name, b.box, b.hard))
 
     def add_zero_size_boxes(self) -> None:
@@ -169,8 +185,10 @@ def render_cuhk_sysu(settings: CuhkSysuRender, out_dir: Path) -> dict[str, int]:
         rng = stream(s.seed, TAG, "appearances", split)
         capacity = np.full(len(split_scenes[split]), s.min_people)
         per_scene = assign_appearances(rng, pids, capacity, s.min_appearances, s.max_appearances)
-        for number, labelled in zip(split_scenes[split], per_scene, strict=True):
-            writer.scene(number, labelled, people)
+        plan = list(zip(split_scenes[split], per_scene, strict=True))
+        rendered = ordered_map(lambda unit: writer.render_scene(*unit, people), plan)
+        for (_, labelled), result in zip(plan, rendered, strict=True):
+            writer.record_scene(labelled, *result)
     writer.add_zero_size_boxes()
 
     annotation = out_dir / "annotation"

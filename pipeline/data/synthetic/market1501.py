@@ -26,6 +26,7 @@ from pipeline.data.synthetic.cameras import Camera, draw_view, sample_camera, sa
 from pipeline.data.synthetic.crops import Framing, camera_canvas, render_crop
 from pipeline.data.synthetic.figure import Pose
 from pipeline.data.synthetic.identities import Identity, make_identities
+from pipeline.data.synthetic.parallel import ordered_map
 from pipeline.data.synthetic.seeding import stream
 from pipeline.data.synthetic.settings import Market1501Render
 
@@ -60,14 +61,27 @@ class _Writer:
         self.names: set[str] = set()
         self.counts = {"train": 0, "query": 0, "gallery": 0, "distractors": 0, "junk": 0}
 
-    def _save(self, folder: str, name: str, image: np.ndarray) -> None:
+    def _register(self, name: str, split: str) -> None:
         if name in self.names:
             raise AssertionError(f"duplicate synthetic file name {name}")
         self.names.add(name)
+        self.counts[split] += 1
+
+    def _save(self, folder: str, name: str, image: np.ndarray) -> None:
         save_jpeg(self.out_dir / folder / name, image, self.s.jpeg_quality)
 
-    def identity(self, pid: int, who: Identity, train: bool) -> None:
-        """Every track of one identity; a test identity's first frame per camera is its query."""
+    def record_identity(self, written: list[tuple[str, str]]) -> None:
+        """Count what :meth:`identity` wrote (in identity order): ``(name, split)`` pairs."""
+        for name, split in written:
+            self._register(name, split)
+
+    def identity(self, pid: int, who: Identity, train: bool) -> list[tuple[str, str]]:
+        """Every track of one identity; a test identity's first frame per camera is its query.
+
+        Depends only on the identity's own streams (any process). Returns the
+        ``(file name, split)`` of each image written, for :meth:`record_identity`.
+        """
+        written = []
         s = self.s
         rng = stream(s.seed, TAG, "tracks", pid)
         n_cams = int(rng.integers(s.min_cameras_per_id, s.max_cameras_per_id + 1))
@@ -100,8 +114,10 @@ class _Writer:
                     "query": "query",
                     "gallery": "bounding_box_test",
                 }[split]
-                self._save(folder, _name(pid, cam, seq, frame, bb), image)
-                self.counts[split] += 1
+                name = _name(pid, cam, seq, frame, bb)
+                self._save(folder, name, image)
+                written.append((name, split))
+        return written
 
     def false_detection(self, pid: int, index: int, test_people: list[Identity]) -> None:
         """A distractor (pid 0: background or a passer-by's fragment) or junk (pid -1)."""
@@ -118,8 +134,8 @@ class _Writer:
             name = _name(pid, cam, int(rng.integers(1, 7)), int(rng.integers(0, 999_999)), 1)
             if name not in self.names:
                 break
+        self._register(name, "distractors" if pid == 0 else "junk")
         self._save("bounding_box_test", name, image)
-        self.counts["distractors" if pid == 0 else "junk"] += 1
 
 
 def render_market1501(settings: Market1501Render, out_dir: Path) -> dict[str, int]:
@@ -150,10 +166,10 @@ def render_market1501(settings: Market1501Render, out_dir: Path) -> dict[str, in
     pids = stream(s.seed, TAG, "pids").permutation(s.num_train_ids + s.num_test_ids) + 1
     train_pids = sorted(int(p) for p in pids[: s.num_train_ids])
     test_pids = sorted(int(p) for p in pids[s.num_train_ids :])
-    for pid, who in zip(train_pids, train_people, strict=True):
-        writer.identity(pid, who, train=True)
-    for pid, who in zip(test_pids, test_people, strict=True):
-        writer.identity(pid, who, train=False)
+    units = [(pid, who, True) for pid, who in zip(train_pids, train_people, strict=True)]
+    units += [(pid, who, False) for pid, who in zip(test_pids, test_people, strict=True)]
+    for written in ordered_map(lambda unit: writer.identity(*unit), units):
+        writer.record_identity(written)
     for index in range(s.num_distractors):
         writer.false_detection(0, index, test_people)
     for index in range(s.num_junk):

@@ -24,6 +24,7 @@ from pipeline.data.synthetic.cameras import Camera, draw_view, sample_camera, sa
 from pipeline.data.synthetic.crops import camera_canvas, render_crop
 from pipeline.data.synthetic.figure import Pose
 from pipeline.data.synthetic.identities import Identity, make_identities
+from pipeline.data.synthetic.parallel import ordered_map
 from pipeline.data.synthetic.seeding import stream
 from pipeline.data.synthetic.settings import SysuMm01Render
 
@@ -94,32 +95,41 @@ def render_sysu_mm01(settings: SysuMm01Render, out_dir: Path) -> dict[str, int]:
     passers = make_identities(stream(s.seed, TAG, "passers"), NUM_PASSERS, 1, first_family=-1)
     counts = {f"{split}_ids": len(pids) for split, pids in splits.items()}
     counts.update({"train_visible": 0, "train_infrared": 0, "test_visible": 0, "test_infrared": 0})
-    for split, pids in splits.items():
-        for pid in pids:
-            rng = stream(s.seed, TAG, "tracks", pid)
-            for cam in _cameras_seen(rng, s.camera_presence):
-                camera, canvas, size = cameras[cam]
-                heading = draw_view(camera, rng)
-                phase = float(rng.uniform(0.0, 2 * np.pi))
-                count = int(rng.integers(s.min_images_per_camera, s.max_images_per_camera + 1))
-                for n in range(1, count + 1):
-                    phase += float(rng.uniform(0.7, 2.2))
-                    view = heading if rng.random() < 0.7 else draw_view(camera, rng)
-                    image = render_crop(
-                        people[pid],
-                        camera,
-                        canvas,
-                        stream(s.seed, TAG, "image", pid, cam, n),
-                        size,
-                        pose=Pose(view, phase),
-                        others=passers,
-                        occlusion=s.occlusion,
-                    )
-                    save_jpeg(
-                        out_dir / f"cam{cam}" / f"{pid:04d}" / f"{n:04d}.jpg", image, s.jpeg_quality
-                    )
-                    key = "test" if split == "test" else "train"
-                    counts[f"{key}_{'infrared' if camera.infrared else 'visible'}"] += 1
+
+    def render_identity(pid: int) -> dict[str, int]:
+        """Every image of one identity (its own streams: any process); images per modality."""
+        written = {"visible": 0, "infrared": 0}
+        rng = stream(s.seed, TAG, "tracks", pid)
+        for cam in _cameras_seen(rng, s.camera_presence):
+            camera, canvas, size = cameras[cam]
+            heading = draw_view(camera, rng)
+            phase = float(rng.uniform(0.0, 2 * np.pi))
+            count = int(rng.integers(s.min_images_per_camera, s.max_images_per_camera + 1))
+            for n in range(1, count + 1):
+                phase += float(rng.uniform(0.7, 2.2))
+                view = heading if rng.random() < 0.7 else draw_view(camera, rng)
+                image = render_crop(
+                    people[pid],
+                    camera,
+                    canvas,
+                    stream(s.seed, TAG, "image", pid, cam, n),
+                    size,
+                    pose=Pose(view, phase),
+                    others=passers,
+                    occlusion=s.occlusion,
+                )
+                save_jpeg(
+                    out_dir / f"cam{cam}" / f"{pid:04d}" / f"{n:04d}.jpg", image, s.jpeg_quality
+                )
+                written["infrared" if camera.infrared else "visible"] += 1
+        return written
+
+    units = [(split, pid) for split, pids in splits.items() for pid in pids]
+    rendered = ordered_map(lambda unit: render_identity(unit[1]), units)
+    for (split, _), written in zip(units, rendered, strict=True):
+        key = "test" if split == "test" else "train"
+        for modality, count in written.items():
+            counts[f"{key}_{modality}"] += count
     for cam in RGB_CAMERAS + INFRARED_CAMERAS:
         (out_dir / f"cam{cam}").mkdir(parents=True, exist_ok=True)
     for split, pids in splits.items():

@@ -38,4 +38,8 @@ def launch_workers(
         num_processes: processes on this machine (GPUs, or CPU processes with gloo).
         argv: the worker's arguments.
     """
+    if num_processes > 1:
+        # The ranks share this machine's cores: OpenMP threads wait passively (see
+        # stages/__init__.py). Spawned processes inherit it before importing torch.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     launch(_rank_entry, num_processes, num_machines=1, dist_url="auto", args=(worker, argv))

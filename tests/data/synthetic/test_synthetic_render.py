@@ -13,6 +13,7 @@ from PIL import Image
 
 from pipeline.data.synthetic import render
 from pipeline.data.synthetic.matfile import HEADER_BYTES, HEADER_TEXT
+from pipeline.data.synthetic.parallel import PROCESSES_ENV, default_processes, ordered_map
 from pipeline.params import ParamsError
 
 TINY = {
@@ -49,6 +50,38 @@ def _digest(root: Path) -> dict[str, str]:
         for p in sorted(root.rglob("*"))
         if p.is_file()
     }
+
+
+@pytest.mark.parametrize("layout", sorted(TINY))
+def test_processes_change_nothing_but_the_time(
+    layout: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Units render on forked workers; the files and counts equal a one-process render."""
+    monkeypatch.setenv(PROCESSES_ENV, "1")
+    alone = render(layout, {"seed": 5, **TINY[layout]}, tmp_path / "one")
+    monkeypatch.setenv(PROCESSES_ENV, "3")
+    shared = render(layout, {"seed": 5, **TINY[layout]}, tmp_path / "three")
+    assert shared == alone
+    assert _digest(tmp_path / "three") == _digest(tmp_path / "one")
+
+
+def test_ordered_map_keeps_input_order_and_raises_a_unit_error() -> None:
+    squares = ordered_map(lambda n: n * n, range(40), processes=2)
+    assert squares == [n * n for n in range(40)]
+
+    def fail_on_seven(n: int) -> int:
+        if n == 7:
+            raise RuntimeError("unit 7 failed")
+        return n
+
+    with pytest.raises(RuntimeError, match="unit 7 failed"):
+        ordered_map(fail_on_seven, range(10), processes=2)
+
+
+def test_bad_process_count_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(PROCESSES_ENV, "zero")
+    with pytest.raises(ValueError, match=PROCESSES_ENV):
+        default_processes()
 
 
 @pytest.mark.parametrize("layout", sorted(TINY))
