@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import os
+import platform
 import re
 import subprocess
 import sys
@@ -112,6 +113,21 @@ def run_tags(stage: str) -> dict[str, str]:
     ):
         if os.environ.get(env):
             tags[tag] = os.environ[env]
+    return tags
+
+
+def host_tags() -> dict[str, str]:
+    """What a stage computed on. Float results depend on the CPU's instruction set (the
+    same code and seed train to other bytes on an AVX2 machine than on an AVX-512 one),
+    so each run says which; torch is read only if the stage has loaded it."""
+    tags = {"host.machine": platform.machine(), "host.cpu_count": str(os.cpu_count())}
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        tags["host.torch"] = torch.__version__
+        tags["host.cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+        tags["host.threads"] = str(torch.get_num_threads())
+        if torch.cuda.is_available():
+            tags["host.cuda_device"] = torch.cuda.get_device_name(torch.cuda.current_device())
     return tags
 
 
@@ -257,6 +273,7 @@ class StageRun:
             params=params,
             datasets=self.datasets,
         )
+        self._send("set_tags", tags=host_tags())
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import platform
 import socket
 import subprocess
 import sys
@@ -44,6 +45,7 @@ def test_run_params_metrics_tags_and_artifacts_land(tmp_path, monkeypatch):
     monkeypatch.setenv("DVC_EXP_NAME", "exp-123")
     monkeypatch.setenv("DVC_EXP_BASELINE_REV", "abc")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    torch = pytest.importorskip("torch")
     fake_stage(tmp_path, TrackingSettings(uri=uri))
 
     from mlflow.tracking import MlflowClient
@@ -59,6 +61,10 @@ def test_run_params_metrics_tags_and_artifacts_land(tmp_path, monkeypatch):
     assert run.data.tags["dvc.exp_baseline_rev"] == "abc"
     assert len(run.data.tags["git.commit"]) in (40, len("unknown"))
     assert run.data.tags["git.dirty"] in ("true", "false", "unknown")
+    assert run.data.tags["host.machine"] == platform.machine()
+    # what the floats were computed with (the test imported torch before the run)
+    assert run.data.tags["host.cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert run.data.tags["host.torch"] == torch.__version__
     history = client.get_metric_history(run.info.run_id, "loss")
     assert [(m.step, round(m.value, 4)) for m in history] == [(0, 1.0), (1, 0.5), (2, 0.3333)]
     assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["metrics.json"]

@@ -45,7 +45,9 @@ def test_native_scale_skips_the_resize_with_the_same_pixels_and_boxes(tiny_world
     resized.augmentations = T.AugmentationList([T.Resize((h, w))])  # PIL's same-size round trip
     through_pil = resized(record)
     assert torch.equal(skipped["image"], through_pil["image"])
-    assert torch.equal(skipped["instances"].gt_boxes.tensor, through_pil["instances"].gt_boxes.tensor)
+    assert torch.equal(
+        skipped["instances"].gt_boxes.tensor, through_pil["instances"].gt_boxes.tensor
+    )
 
 
 def test_mapper_carries_memory_slots_and_query_boxes(tiny_world):
