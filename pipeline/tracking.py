@@ -58,6 +58,13 @@ def _git(*args: str, cwd: Path | None = None) -> str | None:
     return out.stdout.strip()
 
 
+def experiment_copy_root(path: str | Path) -> Path | None:
+    """The main repository's root when ``path`` lies in a copy that ``dvc exp run
+    --temp/--queue`` made (``<root>/.dvc/tmp/exps/...``), else None."""
+    match = _DVC_TEMP_EXPS.match(Path(path).as_posix() + "/")
+    return Path(match.group("root")) if match else None
+
+
 def repo_root() -> Path:
     """The main repository root: ``DVC_ROOT`` or git's top level, never the cwd.
 
@@ -67,8 +74,8 @@ def repo_root() -> Path:
     root = os.environ.get("DVC_ROOT") or _git("rev-parse", "--show-toplevel")
     if not root:
         raise RuntimeError("cannot find the repository root: set DVC_ROOT or run inside git")
-    match = _DVC_TEMP_EXPS.match(Path(root).resolve().as_posix() + "/")
-    return Path(match.group("root")) if match else Path(root).resolve()
+    root = Path(root).resolve()
+    return experiment_copy_root(root) or root
 
 
 def tracking_uri(settings: TrackingSettings | None = None) -> str:
@@ -117,9 +124,9 @@ def run_tags(stage: str) -> dict[str, str]:
 
 
 def host_tags() -> dict[str, str]:
-    """What a stage computed on. Float results depend on the CPU's instruction set (the
-    same code and seed train to other bytes on an AVX2 machine than on an AVX-512 one),
-    so each run says which; torch is read only if the stage has loaded it."""
+    """What a stage computed on. Float results depend on the kind of CPU (torch's kernels
+    follow its instruction set and vendor: the same code and seed trained to other bytes
+    on an AVX2 AMD machine), so each run says which; torch is read only if loaded."""
     tags = {"host.machine": platform.machine(), "host.cpu_count": str(os.cpu_count())}
     torch = sys.modules.get("torch")
     if torch is not None:

@@ -4,7 +4,7 @@ import os
 import sys
 import warnings
 
-from pipeline.tracking import prestart_worker
+from pipeline.tracking import experiment_copy_root, prestart_worker
 
 
 def shares_cores(cwd: str | None = None) -> bool:
@@ -12,8 +12,8 @@ def shares_cores(cwd: str | None = None) -> bool:
     one rank of several (torchrun), or a queued / temporary DVC experiment, which
     runs in ``.dvc/tmp/exps/`` beside other queue workers."""
     ranks = os.environ.get("LOCAL_WORLD_SIZE", "1")
-    here = (cwd or os.getcwd()).replace(os.sep, "/")
-    return (ranks.isdigit() and int(ranks) > 1) or "/.dvc/tmp/exps/" in f"{here}/"
+    queued = experiment_copy_root(cwd or os.getcwd()) is not None
+    return (ranks.isdigit() and int(ranks) > 1) or queued
 
 
 # How idle OpenMP threads wait (no result depends on it; read when torch loads, so set
