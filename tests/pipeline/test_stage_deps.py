@@ -69,3 +69,28 @@ def test_every_imported_project_module_is_a_dep(stage):
     assert not missing, f"dvc.yaml stage {stage} imports but does not depend on {missing}"
     for dep in deps:
         assert (REPO / dep).exists() or dep.startswith("data/"), f"{stage}: {dep} does not exist"
+
+
+def test_bytecode_in_every_folder_dependency_is_invisible_to_dvc():
+    """Code folders hash without bytecode (the patterns live in pipeline/.dvcignore)."""
+    from dvc.repo import Repo
+
+    folders = sorted(
+        {
+            d
+            for _, deps in _stages().values()
+            for d in deps
+            if d.startswith(("pipeline/", "stages/")) and (REPO / d).is_dir()
+        }
+    )
+    assert folders, "no code folder dependencies found in dvc.yaml"
+    repo = Repo(str(REPO))
+    try:
+        ignore = repo.dvcignore
+        for folder in folders:
+            base = str(REPO / folder)
+            assert ignore.is_ignored(repo.fs, f"{base}/__pycache__/m.cpython-311.pyc"), folder
+            assert ignore.is_ignored(repo.fs, f"{base}/m.pyc"), folder
+            assert not ignore.is_ignored(repo.fs, f"{base}/m.py"), folder
+    finally:
+        repo.close()
