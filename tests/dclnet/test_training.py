@@ -11,14 +11,16 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from dclnet_tiny import TINY_SETTINGS, write_tiny_regdb_dataset
 from resume_worker import RESUME_SETTINGS
 
 from pipeline.checkpoint import resume_dir
+from pipeline.data.reid_index import IndexRow
 from pipeline.models.dclnet.data import load_train_set
-from pipeline.models.dclnet.evaluation import evaluate_dclnet
+from pipeline.models.dclnet.evaluation import evaluate_dclnet, intra_modality_scores
 from pipeline.models.dclnet.network import build_dclnet
 from pipeline.models.dclnet.settings import DclnetSettings
 from pipeline.models.dclnet.trainer import DclnetTrainer
@@ -173,7 +175,10 @@ def test_eval_sysu_keys_and_determinism(tiny_vi, tiny_settings):
         for proto in ("all_single", "all_multi", "indoor_single", "indoor_multi"):
             for metric in ("mAP", "mINP", "rank1", "rank5", "rank10", "rank20"):
                 assert 0.0 <= first[f"{prefix}{proto}_{metric}"] <= 1.0
-    assert len(first) == 3 * 4 * 6
+        for modality in ("visible", "infrared"):
+            for metric in ("mAP", "mINP", "rank1"):
+                assert 0.0 <= first[f"{prefix}intra_{modality}_{metric}"] <= 1.0
+    assert len(first) == 3 * 4 * 6 + 3 * 2 * 3
     assert set(files(tiny_vi / "e1")) == {
         "cmc.csv",
         "precision_recall.csv",
@@ -182,6 +187,31 @@ def test_eval_sysu_keys_and_determinism(tiny_vi, tiny_settings):
     }
     runs = json.loads((tiny_vi / "e1" / "runs.json").read_text())
     assert len(runs["all_single"]) == tiny_settings.eval.trials
+
+
+def _row(pid: int, camera: int, modality: str = "visible") -> IndexRow:
+    return IndexRow(f"c{camera}/{pid}.jpg", pid, camera, "gallery", modality)
+
+
+def test_intra_modality_scores_follow_the_market_rule():
+    # Ids 1 and 2 each in cameras 1 and 2; id 3 only in camera 1 (no valid match: skipped).
+    rows = [_row(1, 1), _row(1, 2), _row(2, 1), _row(2, 2), _row(3, 1)]
+    by_identity = np.eye(3, dtype=np.float32)[[0, 0, 1, 1, 2]]
+    perfect = intra_modality_scores(by_identity, rows, "visible")
+    assert perfect == {
+        "intra_visible_mAP": 1.0,
+        "intra_visible_mINP": 1.0,
+        "intra_visible_rank1": 1.0,
+    }
+    # Unit vectors at these angles (degrees): each image's nearest neighbour is the other
+    # identity's image of its own camera, so the true match ranks 2nd or 3rd of the 4 others
+    # (an image never matches itself: same id, same camera) and id 3 is skipped.
+    angles = np.radians([0, 90, 10, 100, 210])
+    on_circle = np.stack([np.cos(angles), np.sin(angles)], axis=1).astype(np.float32)
+    swapped = intra_modality_scores(on_circle, rows, "infrared")
+    # Ranks of the true match: 2 (0 deg), 3 (90), 3 (10), 2 (100).
+    assert swapped["intra_infrared_rank1"] == 0.0
+    assert swapped["intra_infrared_mAP"] == pytest.approx((1 / 2 + 1 / 3 + 1 / 3 + 1 / 2) / 4)
 
 
 def test_missing_index_is_a_clear_error(tmp_path, tiny_settings):
