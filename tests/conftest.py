@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 
-import pytest
+# pytest-xdist workers share the cores: their OpenMP threads, and those of every stage process
+# a test starts (they inherit the environment), wait passively instead of spinning on
+# descheduled threads (stages/__init__.py has the measurements). Set before torch loads.
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from pipeline.params import load_params
+import pytest  # noqa: E402
+
+from pipeline.params import load_params  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
