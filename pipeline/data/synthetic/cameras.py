@@ -46,6 +46,8 @@ class Camera:
     resolution: float  # native resolution as a fraction of the output size
     view_prior: tuple[float, float, float, float]  # P(front, back, left, right)
     horizon: float  # where ground meets walls, fraction of the image height
+    # Infrared cameras: "thermal" (emitted heat) or "near" (reflected near-infrared light).
+    band: str = "thermal"
 
 
 def sample_camera(
@@ -61,7 +63,7 @@ def sample_camera(
         rng: generator of this camera.
         number: the camera's number in file names.
         indoor: looks at a hall rather than a street.
-        infrared: a thermal camera.
+        infrared: an infrared camera (thermal; see ``Camera.band``).
         resolution: range of the native resolution (fraction of the output size).
     """
     style = sample_style(rng, indoor)

@@ -21,7 +21,11 @@ from pipeline.data.synthetic.backgrounds import draw_occluder
 from pipeline.data.synthetic.cameras import Camera, develop_rgb
 from pipeline.data.synthetic.figure import Pose, draw_person
 from pipeline.data.synthetic.identities import Identity
-from pipeline.data.synthetic.infrared import develop_infrared, person_infrared
+from pipeline.data.synthetic.infrared import (
+    develop_infrared,
+    person_infrared,
+    person_near_infrared,
+)
 from pipeline.data.synthetic.materials import (
     PERSON_BASE,
     PERSON_STRIDE,
@@ -146,7 +150,10 @@ def shade(
     """
     style = camera.style
     if camera.infrared:
-        levels = [person_infrared(who, style.ambient) for who in drawn.people]
+        if camera.band == "near":
+            levels = [person_near_infrared(who) for who in drawn.people]
+        else:
+            levels = [person_infrared(who, style.ambient) for who in drawn.people]
         lut = build_lut(style.infrared, levels, style.ambient)
         return develop_infrared(
             _downsample(np.take(lut, drawn.labels), SUPERSAMPLE), camera, rng, size

@@ -1,4 +1,5 @@
-"""Thermal infrared rendering: brightness from temperature and emissivity, not colour.
+"""Infrared rendering: thermal (temperature and emissivity) or near-infrared (dye
+reflectance); never brightness from colour.
 
 A thermal camera sees the radiance of a surface, roughly ``e * T + (1 - e) *
 T_reflected``. Skin is the warmest thing in the scene; a garment's surface lies
@@ -8,6 +9,14 @@ Hair, hats, shoes and bags barely warm up. Colours play no part: a red and a
 navy cotton shirt look the same, and a black down jacket looks colder than a
 white T-shirt. That is what makes visible-infrared re-id hard, and why a colour
 histogram is near chance on it.
+
+A near-infrared camera with its own illuminator (``person_near_infrared``) sees
+instead the light each surface reflects at about 850 nm. Skin reflects much of
+it, hair little; a garment reflects according to its dye, which the visible
+colour does not predict: two navy shirts of one dye look alike, a black and a
+white shirt may look alike, and where a print's dye differs from the cloth's the
+print shows. Garment boundaries, prints and logos are then shared with the
+visible image, colours are not, and a colour histogram stays near chance.
 
 The camera then applies automatic gain (a percentile stretch of the frame), a
 blurrier lens, a lower native resolution, its own noise and per-column
@@ -21,7 +30,7 @@ import numpy as np
 
 from pipeline.data.synthetic.cameras import Camera, finish, tone_curve
 from pipeline.data.synthetic.identities import Identity
-from pipeline.data.synthetic.materials import PERSON_STRIDE, Part
+from pipeline.data.synthetic.materials import FAR_SHADE, PERSON_STRIDE, Part, person_colours
 
 SKIN_LEVEL = 0.9
 # (heat transmission from the body, emissivity) of each fabric.
@@ -78,6 +87,38 @@ def person_infrared(who: Identity, ambient: float) -> np.ndarray:
         (Part.BAG, Part.BAG_FAR),
     ):
         levels[far] = levels[near] - 0.02
+    return levels
+
+
+def _dye_reflectance(rgb: np.ndarray) -> np.ndarray:
+    """Near-infrared reflectance of the dye of each colour (rows of sRGB in [0, 1]).
+
+    A dye is known here by its colour, so equal dyes reflect alike; the fixed
+    oscillating map keeps the level unpredictable from brightness or hue.
+    """
+    rgb = np.asarray(rgb, dtype=np.float32)
+    return 0.55 + 0.38 * np.sin(rgb @ np.array([6.0, 11.0, 7.0], dtype=np.float32) + 1.0)
+
+
+def person_near_infrared(who: Identity) -> np.ndarray:
+    """Near-infrared level of each of the 16 parts of one person, shape (16,).
+
+    Args:
+        who: the identity (its colours name its dyes; its fabrics do not matter).
+    """
+    levels = _dye_reflectance(person_colours(who)).astype(np.float32)
+    skin = 0.8 + 0.1 * float(np.mean(who.skin))
+    levels[Part.SKIN] = skin
+    levels[Part.FACE] = skin - 0.03
+    levels[Part.HAIR] = 0.3 + 0.2 * float(np.mean(who.hair_colour))
+    for near, far in (
+        (Part.SKIN, Part.SKIN_FAR),
+        (Part.TOP, Part.TOP_FAR),
+        (Part.PATTERN, Part.PATTERN_FAR),
+        (Part.BOTTOM, Part.BOTTOM_FAR),
+        (Part.BAG, Part.BAG_FAR),
+    ):
+        levels[far] = levels[near] * FAR_SHADE
     return levels
 
 

@@ -9,6 +9,8 @@ clearly below a trained CNN (DATASETS.md, "The embedded synthetic world").
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from pipeline.params import Settings
@@ -128,6 +130,9 @@ class SysuMm01Render(_RenderSettings):
     rgb_height: int = Field(128, ge=32)
     infrared_width: int = Field(56, ge=16)
     infrared_height: int = Field(112, ge=32)
+    # What the infrared cameras see (pipeline.data.synthetic.infrared): emitted heat
+    # ("thermal") or reflected near-infrared light ("near").
+    infrared_band: Literal["thermal", "near"] = "thermal"
 
     @model_validator(mode="after")
     def _ranges(self) -> SysuMm01Render:

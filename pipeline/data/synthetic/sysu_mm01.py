@@ -8,7 +8,8 @@ Written exactly as the real archive is laid out::
 
 Cameras 1 and 2 are indoor RGB, 4 and 5 outdoor RGB, 3 (indoor) and 6 (outdoor)
 near-infrared. Infrared crops are rendered from fabric emissivity and skin
-temperature (pipeline.data.synthetic.infrared), at a lower resolution, and saved
+temperature, or with ``infrared_band: near`` from each dye's near-infrared
+reflectance (pipeline.data.synthetic.infrared), at a lower resolution, and saved
 as three equal channels like the real infrared JPEGs. Every identity is seen by
 at least two RGB cameras and one infrared camera, so every test identity can be
 searched across modalities.
@@ -16,6 +17,7 @@ searched across modalities.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +77,8 @@ def render_sysu_mm01(settings: SysuMm01Render, out_dir: Path) -> dict[str, int]:
             infrared=infrared,
             resolution=(0.55, 0.75) if infrared else (0.75, 1.0),
         )
+        if infrared:
+            camera = dataclasses.replace(camera, band=s.infrared_band)
         cameras[cam] = (camera, camera_canvas(camera, rng, size), size)
     total = s.num_train_ids + s.num_val_ids + s.num_test_ids
     order = stream(s.seed, TAG, "pids").permutation(total) + 1

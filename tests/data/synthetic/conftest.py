@@ -53,6 +53,13 @@ def sysu_world(tmp_path_factory: pytest.TempPathFactory) -> World:
 
 
 @pytest.fixture(scope="session")
+def sysu_near_world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    """The SYSU world with near-infrared cameras (``infrared_band: near``)."""
+    root = tmp_path_factory.mktemp("synthetic") / "sysu_mm01_near"
+    return World(root, render("sysu_mm01", {**SYSU, "infrared_band": "near"}, root))
+
+
+@pytest.fixture(scope="session")
 def cuhk_world(tmp_path_factory: pytest.TempPathFactory) -> World:
     root = tmp_path_factory.mktemp("synthetic") / "cuhk_sysu"
     return World(root, render("cuhk_sysu", CUHK, root))

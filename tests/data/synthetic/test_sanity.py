@@ -4,7 +4,8 @@ On small Market-layout and SYSU-layout renders: random features score near
 chance; the colour histogram is well above chance on RGB re-id but far from
 perfect (look-alike families, camera colour shifts, occlusion); on
 infrared -> visible it falls back to near chance, because infrared is rendered
-from fabric and skin temperature, not from colour.
+from fabric and skin temperature (thermal) or from each dye's reflectance (near
+infrared), not from colour.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from pipeline.evaluation.reid import evaluate_rank
 from pipeline.models.color_histogram import color_histogram_features
@@ -76,9 +78,11 @@ def test_market_random_near_chance_histogram_between(market_world) -> None:
     assert hist_rank1 < 0.8
 
 
-def test_sysu_histogram_near_chance_from_infrared_to_visible(sysu_world) -> None:
-    qf, qp, qc = _sysu_split(sysu_world.root, (3, 6))
-    gf, gp, gc = _sysu_split(sysu_world.root, (1, 2, 4, 5))
+@pytest.mark.parametrize("band", ["thermal", "near"])
+def test_sysu_histogram_near_chance_from_infrared_to_visible(band, request) -> None:
+    world = request.getfixturevalue("sysu_world" if band == "thermal" else "sysu_near_world")
+    qf, qp, qc = _sysu_split(world.root, (3, 6))
+    gf, gp, gc = _sysu_split(world.root, (1, 2, 4, 5))
     rng = np.random.default_rng(0)
     random_map = np.mean(
         [

@@ -1,4 +1,5 @@
-"""Infrared comes from fabric and skin temperature, never from colour."""
+"""Thermal infrared comes from fabric and skin temperature, near infrared from each dye;
+neither from the brightness of the colour."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ import dataclasses
 import numpy as np
 
 from pipeline.data.synthetic.cameras import sample_camera
-from pipeline.data.synthetic.identities import sample_identity
-from pipeline.data.synthetic.infrared import develop_infrared, person_infrared
+from pipeline.data.synthetic.identities import GARMENT_COLOURS, sample_identity
+from pipeline.data.synthetic.infrared import (
+    develop_infrared,
+    person_infrared,
+    person_near_infrared,
+)
 from pipeline.data.synthetic.materials import Part, person_colours
 from pipeline.data.synthetic.seeding import stream
 
@@ -57,3 +62,30 @@ def test_infrared_image_has_three_equal_channels() -> None:
     assert (image[..., 0] == image[..., 1]).all() and (image[..., 1] == image[..., 2]).all()
     # The warm body is brighter than the surroundings after the automatic gain.
     assert image[14:42, 11:17, 0].mean() > image[:, :5, 0].mean() + 60
+
+
+def _garment(name: str) -> tuple[float, float, float]:
+    r, g, b = (c / 255.0 for c in GARMENT_COLOURS[name][0])
+    return (r, g, b)
+
+
+def test_near_infrared_follows_the_dye_not_the_fabric_nor_the_brightness() -> None:
+    def top(**changes) -> float:
+        return float(person_near_infrared(_person(**changes))[Part.TOP])
+
+    black, grey, white = (top(top_colour=_garment(n)) for n in ("black", "grey", "white"))
+    # Worked example, grey (0.502, 0.502, 0.518): 0.55 + 0.38 sin(24 x ~0.5 + 1) = 0.71.
+    assert np.isclose(
+        grey, 0.55 + 0.38 * np.sin(np.dot(_garment("grey"), (6, 11, 7)) + 1), atol=1e-5
+    )
+    # Visible brightness is white > grey > black; reflected near infrared is not ordered so.
+    assert grey > black > white
+    # One dye, one level, whatever the fabric; a print in another dye shows on the cloth.
+    assert top(top_fabric="down") == top(top_fabric="cotton")
+    levels = person_near_infrared(
+        _person(top_colour=_garment("navy"), pattern_colour=_garment("red"))
+    )
+    assert abs(levels[Part.PATTERN] - levels[Part.TOP]) > 0.05
+    # Skin reflects near infrared strongly, hair weakly; far limbs are in shade.
+    assert levels[Part.SKIN] >= 0.8 and levels[Part.HAIR] <= 0.5
+    assert np.isclose(levels[Part.TOP_FAR], levels[Part.TOP] * 0.7)
