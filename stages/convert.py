@@ -3,7 +3,8 @@
 Picks the converter of the entry's layout (``pipeline.data.converters``), writes
 the common format (re-id ``index.csv``; person search ``train.json``,
 ``test.json``, ``protocol.json``) with paths relative to the repository root,
-and the contact sheet ``plots/datasets/<dataset>.png``. Both outputs are
+``raw.md5`` (the md5 of every raw file: ``pipeline.data.manifest``), and the
+contact sheet ``plots/datasets/<dataset>.png``. Both outputs are
 replaced only when both are complete. Run from the repository root::
 
     python -m stages.convert market1501
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from pipeline.data.contact_sheet import write_contact_sheet
 from pipeline.data.converters import CONVERTERS
+from pipeline.data.manifest import write_raw_manifest
 from pipeline.data.sources import dataset_source
 from pipeline.io import atomic_dir
 from pipeline.params import load_params
@@ -41,6 +43,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     with atomic_dir(out) as tmp_out:
         # Paths in the outputs are relative to the repository root, the working directory.
         convert(raw, tmp_out, Path.cwd(), verify_images=source.verify_images)
+        write_raw_manifest(raw, tmp_out)
         # Written atomically by itself; inside this block, so a failure of either
         # output leaves both previous ones in place.
         write_contact_sheet(tmp_out, plot, path_root=Path.cwd())

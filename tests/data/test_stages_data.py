@@ -110,6 +110,16 @@ def test_download_then_convert_end_to_end(scratch_repo):
         index.read_bytes(),
         (scratch_repo / "plots/datasets/fake_market.png").read_bytes(),
     )
+    # the processed folder pins the raw bytes: new pixels under the same names change it
+    manifest = scratch_repo / "data/processed/fake_market/raw.md5"
+    assert len(manifest.read_text().splitlines()) == len(MEMBERS)
+    before = manifest.read_text()
+    image = next(p for p in sorted(raw.rglob("*.jpg")))
+    image.write_bytes(image.read_bytes() + b"\0")
+    assert stage(scratch_repo, "stages.convert", "fake_market").returncode == 0
+    assert index.read_text() == EXPECTED_INDEX
+    changed = set(manifest.read_text().splitlines()) - set(before.splitlines())
+    assert [line.split("  ", 1)[1] for line in changed] == [image.relative_to(raw).as_posix()]
     # nothing left behind by the atomic writes
     assert sorted(p.name for p in (scratch_repo / "data/processed").iterdir()) == ["fake_market"]
     assert sorted(p.name for p in (scratch_repo / "plots/datasets").iterdir()) == [
