@@ -30,7 +30,13 @@ import numpy as np
 
 from pipeline.data.synthetic.cameras import Camera, finish, tone_curve
 from pipeline.data.synthetic.identities import Identity
-from pipeline.data.synthetic.materials import FAR_SHADE, PERSON_STRIDE, Part, person_colours
+from pipeline.data.synthetic.materials import (
+    FAR_PARTS,
+    FAR_SHADE,
+    PERSON_STRIDE,
+    Part,
+    person_colours,
+)
 
 SKIN_LEVEL = 0.9
 # (heat transmission from the body, emissivity) of each fabric.
@@ -79,13 +85,7 @@ def person_infrared(who: Identity, ambient: float) -> np.ndarray:
     # A backpack lies against the back and warms more than a hand bag.
     if who.bag == "backpack":
         levels[Part.BAG] = _surface(ambient, skin, 0.18, 0.92)
-    for near, far in (
-        (Part.SKIN, Part.SKIN_FAR),
-        (Part.TOP, Part.TOP_FAR),
-        (Part.PATTERN, Part.PATTERN_FAR),
-        (Part.BOTTOM, Part.BOTTOM_FAR),
-        (Part.BAG, Part.BAG_FAR),
-    ):
+    for near, far in FAR_PARTS:
         levels[far] = levels[near] - 0.02
     return levels
 
@@ -111,13 +111,7 @@ def person_near_infrared(who: Identity) -> np.ndarray:
     levels[Part.SKIN] = skin
     levels[Part.FACE] = skin - 0.03
     levels[Part.HAIR] = 0.3 + 0.2 * float(np.mean(who.hair_colour))
-    for near, far in (
-        (Part.SKIN, Part.SKIN_FAR),
-        (Part.TOP, Part.TOP_FAR),
-        (Part.PATTERN, Part.PATTERN_FAR),
-        (Part.BOTTOM, Part.BOTTOM_FAR),
-        (Part.BAG, Part.BAG_FAR),
-    ):
+    for near, far in FAR_PARTS:
         levels[far] = levels[near] * FAR_SHADE
     return levels
 

@@ -81,6 +81,14 @@ PERSON_STRIDE = 16
 MAX_PEOPLE = (256 - PERSON_BASE) // PERSON_STRIDE
 # Far-side limbs receive less light (the 2.5D cue of a side view).
 FAR_SHADE = 0.7
+# (near part, its far-side twin): every shading model derives the far level from the near one.
+FAR_PARTS = (
+    (Part.SKIN, Part.SKIN_FAR),
+    (Part.TOP, Part.TOP_FAR),
+    (Part.PATTERN, Part.PATTERN_FAR),
+    (Part.BOTTOM, Part.BOTTOM_FAR),
+    (Part.BAG, Part.BAG_FAR),
+)
 
 
 def person_base(index: int) -> int:
@@ -104,13 +112,7 @@ def person_colours(person: Identity) -> np.ndarray:
     colours[Part.LOGO] = person.logo_colour
     colours[Part.STRAP] = np.asarray(person.bag_colour) * 0.8
     colours[Part.FACE] = np.asarray(person.skin) * 0.45
-    for near, far in (
-        (Part.SKIN, Part.SKIN_FAR),
-        (Part.TOP, Part.TOP_FAR),
-        (Part.PATTERN, Part.PATTERN_FAR),
-        (Part.BOTTOM, Part.BOTTOM_FAR),
-        (Part.BAG, Part.BAG_FAR),
-    ):
+    for near, far in FAR_PARTS:
         colours[far] = colours[near] * FAR_SHADE
     return colours
 
