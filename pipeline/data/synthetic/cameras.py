@@ -5,7 +5,7 @@ blur, sensor noise, native resolution (a low-resolution camera's crops are
 upscaled, hence blurry, like Market-1501's SD camera), surroundings
 (:class:`~pipeline.data.synthetic.backgrounds.Style`) and viewpoint prior (a
 corridor camera sees people mostly from the front or back, a street camera in
-profile). Infrared cameras develop a single thermal channel instead
+profile). Infrared cameras develop a single infrared channel instead
 (pipeline.data.synthetic.infrared).
 
 Images are written as baseline JPEG by PIL with a fixed quality and no

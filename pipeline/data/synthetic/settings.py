@@ -130,9 +130,10 @@ class SysuMm01Render(_RenderSettings):
     rgb_height: int = Field(128, ge=32)
     infrared_width: int = Field(56, ge=16)
     infrared_height: int = Field(112, ge=32)
-    # What the infrared cameras see (pipeline.data.synthetic.infrared): emitted heat
-    # ("thermal") or reflected near-infrared light ("near").
-    infrared_band: Literal["thermal", "near"] = "thermal"
+    # What the infrared cameras see (pipeline.data.synthetic.infrared): reflected
+    # near-infrared light ("near", as SYSU-MM01's night cameras with their own
+    # illuminators) or emitted heat ("thermal", as RegDB's far-infrared camera).
+    infrared_band: Literal["thermal", "near"] = "near"
 
     @model_validator(mode="after")
     def _ranges(self) -> SysuMm01Render:

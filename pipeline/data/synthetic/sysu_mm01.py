@@ -7,9 +7,10 @@ Written exactly as the real archive is laid out::
     exp/train_id.txt, val_id.txt, test_id.txt   one line of comma-separated ids
 
 Cameras 1 and 2 are indoor RGB, 4 and 5 outdoor RGB, 3 (indoor) and 6 (outdoor)
-near-infrared. Infrared crops are rendered from fabric emissivity and skin
-temperature, or with ``infrared_band: near`` from each dye's near-infrared
-reflectance (pipeline.data.synthetic.infrared), at a lower resolution, and saved
+near-infrared. Infrared crops are rendered from each dye's near-infrared
+reflectance (``infrared_band: near``, the default), or from fabric emissivity and
+skin temperature with ``infrared_band: thermal`` (pipeline.data.synthetic.infrared),
+at a lower resolution, and saved
 as three equal channels like the real infrared JPEGs. Every identity is seen by
 at least two RGB cameras and one infrared camera, so every test identity can be
 searched across modalities.

@@ -53,10 +53,10 @@ def sysu_world(tmp_path_factory: pytest.TempPathFactory) -> World:
 
 
 @pytest.fixture(scope="session")
-def sysu_near_world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    """The SYSU world with near-infrared cameras (``infrared_band: near``)."""
-    root = tmp_path_factory.mktemp("synthetic") / "sysu_mm01_near"
-    return World(root, render("sysu_mm01", {**SYSU, "infrared_band": "near"}, root))
+def sysu_thermal_world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    """The SYSU world with thermal cameras (``infrared_band: thermal``; the default is near)."""
+    root = tmp_path_factory.mktemp("synthetic") / "sysu_mm01_thermal"
+    return World(root, render("sysu_mm01", {**SYSU, "infrared_band": "thermal"}, root))
 
 
 @pytest.fixture(scope="session")

@@ -80,7 +80,7 @@ def test_market_random_near_chance_histogram_between(market_world) -> None:
 
 @pytest.mark.parametrize("band", ["thermal", "near"])
 def test_sysu_histogram_near_chance_from_infrared_to_visible(band, request) -> None:
-    world = request.getfixturevalue("sysu_world" if band == "thermal" else "sysu_near_world")
+    world = request.getfixturevalue("sysu_world" if band == "near" else "sysu_thermal_world")
     qf, qp, qc = _sysu_split(world.root, (3, 6))
     gf, gp, gc = _sysu_split(world.root, (1, 2, 4, 5))
     rng = np.random.default_rng(0)
