@@ -5,12 +5,15 @@ so ``dvc repro`` runs the real pipeline, converters included, without any
 download. A procedural, seeded renderer (numpy and PIL) draws people as
 articulated 2.5D figures whose identities are attribute vectors with families
 of look-alikes, seen by cameras that differ in colour response, blur, noise,
-resolution, background and viewpoint, occluded by objects and other people,
-and, for the infrared cameras, shaded from fabric emissivity and skin
-temperature rather than colour. Same seed, same bytes.
+resolution, background and viewpoint, occluded by objects and other people.
+Infrared cameras never shade from colour: a near-infrared camera sees each dye's
+reflectance (SYSU-MM01's default), a thermal one fabric emissivity and skin
+temperature (RegDB's default; ``infrared_band`` picks either). Same seed, same
+bytes.
 
 Layouts: ``market1501`` (re-id crops), ``cuhk_sysu`` (person-search scenes),
-``sysu_mm01`` (visible-infrared crops).
+``sysu_mm01`` (visible-infrared crops from six cameras), ``regdb``
+(visible-thermal pairs from one dual camera).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 
 from pipeline.data.synthetic.cuhk_sysu import render_cuhk_sysu
 from pipeline.data.synthetic.market1501 import render_market1501
+from pipeline.data.synthetic.regdb import render_regdb
 from pipeline.data.synthetic.settings import SETTINGS
 from pipeline.data.synthetic.sysu_mm01 import render_sysu_mm01
 from pipeline.params import ParamsError, validate
@@ -29,6 +33,7 @@ RENDERERS: dict[str, Callable[[Any, Path], dict[str, int]]] = {
     "market1501": render_market1501,
     "cuhk_sysu": render_cuhk_sysu,
     "sysu_mm01": render_sysu_mm01,
+    "regdb": render_regdb,
 }
 LAYOUTS = tuple(RENDERERS)
 
@@ -42,7 +47,7 @@ def render(
     """Render one synthetic dataset in an original layout.
 
     Args:
-        layout: ``market1501``, ``cuhk_sysu`` or ``sysu_mm01``.
+        layout: ``market1501``, ``cuhk_sysu``, ``sysu_mm01`` or ``regdb``.
         render_params: the ``render:`` mapping of the dataset's params entry
             (seed and sizes; missing keys take the defaults of
             ``pipeline.data.synthetic.settings``).

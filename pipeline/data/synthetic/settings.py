@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from pipeline.params import Settings
 
@@ -115,7 +115,20 @@ class CuhkSysuRender(_RenderSettings):
         return self
 
 
-class SysuMm01Render(_RenderSettings):
+class _CrossModalRender(_RenderSettings):
+    """Crop sizes and infrared band shared by the visible-infrared layouts."""
+
+    rgb_width: int = Field(64, ge=16)
+    rgb_height: int = Field(128, ge=32)
+    infrared_width: int = Field(56, ge=16)
+    infrared_height: int = Field(112, ge=32)
+    # What the infrared cameras see (pipeline.data.synthetic.infrared): reflected
+    # near-infrared light ("near", as SYSU-MM01's night cameras with their own
+    # illuminators) or emitted heat ("thermal", as RegDB's far-infrared camera).
+    infrared_band: Literal["thermal", "near"] = "near"
+
+
+class SysuMm01Render(_CrossModalRender):
     """SYSU-MM01 layout (Wu et al., ICCV 2017): RGB cameras 1, 2, 4, 5; infrared 3, 6."""
 
     num_train_ids: int = Field(45, ge=1)
@@ -126,14 +139,6 @@ class SysuMm01Render(_RenderSettings):
     # Probability that an identity is seen by each camera beyond the guaranteed
     # two RGB and one infrared cameras.
     camera_presence: float = Field(0.5, ge=0.0, le=1.0)
-    rgb_width: int = Field(64, ge=16)
-    rgb_height: int = Field(128, ge=32)
-    infrared_width: int = Field(56, ge=16)
-    infrared_height: int = Field(112, ge=32)
-    # What the infrared cameras see (pipeline.data.synthetic.infrared): reflected
-    # near-infrared light ("near", as SYSU-MM01's night cameras with their own
-    # illuminators) or emitted heat ("thermal", as RegDB's far-infrared camera).
-    infrared_band: Literal["thermal", "near"] = "near"
 
     @model_validator(mode="after")
     def _ranges(self) -> SysuMm01Render:
@@ -146,8 +151,51 @@ class SysuMm01Render(_RenderSettings):
         return self
 
 
+class RegdbRender(_CrossModalRender):
+    """RegDB layout (Nguyen et al., Sensors 2017): one dual camera, visible and thermal.
+
+    Always ten train/test splits, as the real ``idx/`` folder and the converter have.
+    """
+
+    # Real RegDB: 412; every split trains on one half and tests on the other.
+    num_ids: int = Field(412, ge=2)
+    # Visible-thermal pairs per identity (real: 10), walking toward then away from
+    # the camera: at least one front and one back view.
+    images_per_id: int = Field(10, ge=2)
+    # One person at a time walks past a fixed camera: occluders are rarer than in crowds.
+    occlusion: float = Field(0.1, ge=0.0, le=1.0)
+    # RegDB's camera is far-infrared (thermal); "near" renders the other band.
+    infrared_band: Literal["thermal", "near"] = "thermal"
+
+    @field_validator("num_ids")
+    @classmethod
+    def _even(cls, value: int) -> int:
+        if value % 2:
+            raise ValueError(
+                f"num_ids ({value}) must be even: each split trains on half of the "
+                "identities and tests on the other half"
+            )
+        return value
+
+    @field_validator("jpeg_quality")
+    @classmethod
+    def _no_jpeg(cls, value: int) -> int:
+        raise ValueError("jpeg_quality does not apply: RegDB images are BMP (lossless)")
+
+    @model_validator(mode="after")
+    def _serials(self) -> RegdbRender:
+        # File names hold a five-digit serial per visible-thermal pair.
+        if self.num_ids * self.images_per_id > 99_999:
+            raise ValueError(
+                f"num_ids x images_per_id ({self.num_ids} x {self.images_per_id}) exceeds "
+                "99999, the largest five-digit serial in RegDB file names"
+            )
+        return self
+
+
 SETTINGS: dict[str, type[_RenderSettings]] = {
     "market1501": Market1501Render,
     "cuhk_sysu": CuhkSysuRender,
     "sysu_mm01": SysuMm01Render,
+    "regdb": RegdbRender,
 }

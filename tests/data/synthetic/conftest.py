@@ -25,6 +25,7 @@ SYSU = {
     "min_images_per_camera": 4,
     "max_images_per_camera": 6,
 }
+REGDB = {"seed": 0, "num_ids": 12, "images_per_id": 4}
 CUHK = {
     "seed": 0,
     "num_train_scenes": 16,
@@ -63,3 +64,10 @@ def sysu_thermal_world(tmp_path_factory: pytest.TempPathFactory) -> World:
 def cuhk_world(tmp_path_factory: pytest.TempPathFactory) -> World:
     root = tmp_path_factory.mktemp("synthetic") / "cuhk_sysu"
     return World(root, render("cuhk_sysu", CUHK, root))
+
+
+@pytest.fixture(scope="session")
+def regdb_world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    """12 identities of 4 visible-thermal pairs; the ten splits are lists only."""
+    root = tmp_path_factory.mktemp("synthetic") / "regdb"
+    return World(root, render("regdb", REGDB, root))

@@ -1,4 +1,4 @@
-"""The converters read the three synthetic renders with no special case, and what
+"""The converters read the four synthetic renders with no special case, and what
 they find (identities, images, boxes, splits) is what was rendered."""
 
 from __future__ import annotations
@@ -54,6 +54,39 @@ def test_sysu_mm01_converter_counts(sysu_world, tmp_path: Path) -> None:
     assert len({r.pid for r in rows if r.split == "query"}) == counts["test_ids"]
     assert len({r.pid for r in rows if r.split == "gallery"}) == counts["test_ids"]
     assert {r.camera for r in rows if r.modality == "infrared"} == {3, 6}
+
+
+def test_regdb_converter_counts(regdb_world, tmp_path: Path) -> None:
+    counts = regdb_world.counts
+    out = _convert("regdb", regdb_world, tmp_path)
+    assert counts["splits"] == 10
+    # Every image is listed in each split, for training or for testing.
+    assert counts["visible"] == counts["train_visible"] + counts["test_visible"]
+    assert counts["thermal"] == counts["train_thermal"] + counts["test_thermal"]
+    train_ids = []
+    for k in range(1, counts["splits"] + 1):
+        rows = read_index(out / "splits" / str(k) / "index.csv")
+        per_kind = Counter((r.split, r.modality) for r in rows)
+        assert per_kind == {
+            ("train", "visible"): counts["train_visible"],
+            ("train", "infrared"): counts["train_thermal"],
+            ("query", "visible"): counts["test_visible"],
+            ("gallery", "infrared"): counts["test_thermal"],
+        }
+        train = {r.pid for r in rows if r.split == "train"}
+        test = {r.pid for r in rows if r.split != "train"}
+        assert len(train) == counts["train_ids"] and len(test) == counts["test_ids"]
+        assert train | test == set(range(1, counts["ids"] + 1))
+        assert {(r.camera, r.modality) for r in rows} == {(1, "visible"), (2, "infrared")}
+        train_ids.append(frozenset(train))
+    # Every test identity of split 1 is searchable across modalities.
+    first = read_index(out / "index.csv")
+    query = {r.pid for r in first if r.split == "query"}
+    assert query == {r.pid for r in first if r.split == "gallery"}
+    assert len(query) == counts["test_ids"]
+    assert all((regdb_world.root.parent / r.path).is_file() for r in first)
+    # Each split draws its own half.
+    assert len(set(train_ids)) > 1
 
 
 def test_cuhk_sysu_converter_counts(cuhk_world, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The three synthetic layouts: determinism, the real file layouts, and params errors."""
+"""The four synthetic layouts: determinism, the real file layouts, and params errors."""
 
 from __future__ import annotations
 
@@ -40,8 +40,10 @@ TINY = {
         "min_images_per_camera": 1,
         "max_images_per_camera": 2,
     },
+    "regdb": {"num_ids": 4, "images_per_id": 2},
 }
 MARKET_NAME = re.compile(r"(-1|\d{4})_c([1-6])s([1-6])_(\d{6})_(\d{2})\.jpg")
+REGDB_NAME = re.compile(r"(female|male)_(front|back)_([vt])_(\d{5})_(\d+)\.bmp")
 
 
 def _digest(root: Path) -> dict[str, str]:
@@ -156,6 +158,64 @@ def test_sysu_layout_ids_cameras_and_infrared(tmp_path: Path) -> None:
     assert images == sum(v for k, v in counts.items() if not k.endswith("_ids"))
 
 
+def test_regdb_layout_pairs_names_and_splits(tmp_path: Path) -> None:
+    counts = render("regdb", {"seed": 0, "num_ids": 6, "images_per_id": 3}, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Thermal", "Visible", "idx"]
+    pairs = {}
+    for folder, letter, size in (("Visible", "v", (64, 128)), ("Thermal", "t", (56, 112))):
+        assert sorted(int(p.name) for p in (tmp_path / folder).iterdir()) == list(range(1, 7))
+        for path in sorted((tmp_path / folder).glob("*/*")):
+            match = REGDB_NAME.fullmatch(path.name)
+            assert match and match[3] == letter and match[5] == path.parent.name, path
+            with Image.open(path) as img:
+                assert img.format == "BMP" and img.size == size and img.mode == "RGB"
+                pixels = np.asarray(img).astype(int)
+            # Thermal: one channel copied into three.
+            assert (pixels == pixels[..., :1]).all() == (folder == "Thermal"), path
+            pairs.setdefault(match[4], []).append((match[1], match[2], int(match[5])))
+    # A dual camera: each serial is one visible and one thermal image of one shot.
+    assert len(pairs) == counts["visible"] == counts["thermal"] == 18
+    assert all(len(shot) == 2 and shot[0] == shot[1] for shot in pairs.values())
+    shots: dict[int, list[tuple[str, str]]] = {}
+    for serial in sorted(pairs):
+        gender, view, pid = pairs[serial][0]
+        shots.setdefault(pid, []).append((gender, view))
+    assert sorted(shots) == list(range(1, 7))
+    for walk in shots.values():
+        views = [view for _, view in walk]
+        # Toward the camera first, then away: front views, then back views.
+        assert views[0] == "front" and views[-1] == "back" and views == sorted(views, reverse=True)
+        assert len({gender for gender, _ in walk}) == 1
+    names = sorted((tmp_path / "idx").iterdir())
+    assert [p.name for p in names] == sorted(
+        f"{part}_{modality}_{k}.txt"
+        for part in ("train", "test")
+        for modality in ("visible", "thermal")
+        for k in range(1, 11)
+    )
+    halves = set()
+    for k in range(1, 11):
+        lists = {}
+        for part in ("train", "test"):
+            for modality, folder in (("visible", "Visible"), ("thermal", "Thermal")):
+                lines = (tmp_path / "idx" / f"{part}_{modality}_{k}.txt").read_text().splitlines()
+                rows = [(line.split()[0], int(line.split()[1])) for line in lines]
+                assert all(path.startswith(f"{folder}/") for path, _ in rows)
+                assert all((tmp_path / path).is_file() for path, _ in rows)
+                labels = {int(path.split("/")[1]): label for path, label in rows}
+                # Labels rank the list's identities: 0..N-1 in identity order.
+                assert list(labels.values()) == list(range(len(labels)))
+                assert list(labels) == sorted(labels)
+                lists[part, modality] = labels
+        assert lists["train", "visible"] == lists["train", "thermal"]
+        assert lists["test", "visible"] == lists["test", "thermal"]
+        train, test = set(lists["train", "visible"]), set(lists["test", "visible"])
+        assert len(train) == len(test) == counts["train_ids"] == 3
+        assert train | test == set(range(1, 7))
+        halves.add(frozenset(train))
+    assert len(halves) > 1
+
+
 def test_cuhk_mat_files_read_like_the_real_ones(tmp_path: Path) -> None:
     counts = render("cuhk_sysu", {"seed": 0, **TINY["cuhk_sysu"]}, tmp_path)
     ann = tmp_path / "annotation"
@@ -229,3 +289,11 @@ def test_render_reports_bad_params_under_the_prefix(tmp_path: Path) -> None:
         render("cuhk_sysu", {"gallery_sizes": [50, 150]}, tmp_path, prefix="datasets.x.render")
     with pytest.raises(ParamsError, match=r"num_train_ids x max_appearances \(400 x 3\) exceeds"):
         render("cuhk_sysu", {"num_train_ids": 400}, tmp_path, prefix="datasets.x.render")
+    with pytest.raises(
+        ParamsError, match=r"datasets\.x\.render\.num_ids: .*num_ids \(13\) must be even"
+    ):
+        render("regdb", {"num_ids": 13}, tmp_path, prefix="datasets.x.render")
+    with pytest.raises(ParamsError, match=r"datasets\.x\.render\.jpeg_quality: .*BMP"):
+        render("regdb", {"jpeg_quality": 90}, tmp_path, prefix="datasets.x.render")
+    with pytest.raises(ParamsError, match=r"num_ids x images_per_id \(10000 x 10\) exceeds 99999"):
+        render("regdb", {"num_ids": 10000}, tmp_path, prefix="datasets.x.render")
