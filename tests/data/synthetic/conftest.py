@@ -26,6 +26,8 @@ SYSU = {
     "max_images_per_camera": 6,
 }
 REGDB = {"seed": 0, "num_ids": 12, "images_per_id": 4}
+# Enough test identities (20 per split) for stable retrieval figures.
+REGDB_SANITY = {"seed": 0, "num_ids": 40, "images_per_id": 6}
 CUHK = {
     "seed": 0,
     "num_train_scenes": 16,
@@ -71,3 +73,10 @@ def regdb_world(tmp_path_factory: pytest.TempPathFactory) -> World:
     """12 identities of 4 visible-thermal pairs; the ten splits are lists only."""
     root = tmp_path_factory.mktemp("synthetic") / "regdb"
     return World(root, render("regdb", REGDB, root))
+
+
+@pytest.fixture(scope="session")
+def regdb_sanity_world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    """40 identities of 6 visible-thermal pairs: 20 test identities in each split."""
+    root = tmp_path_factory.mktemp("synthetic") / "regdb_sanity"
+    return World(root, render("regdb", REGDB_SANITY, root))

@@ -1,6 +1,6 @@
 """Sanity of the synthetic world as a benchmark (DATASETS.md, "The embedded synthetic world").
 
-On small Market-layout and SYSU-layout renders: random features score near
+On small Market-layout, SYSU-layout and RegDB-layout renders: random features score near
 chance; the colour histogram is well above chance on RGB re-id but far from
 perfect (look-alike families, camera colour shifts, occlusion); on
 infrared -> visible it falls back to near chance, because infrared is rendered
@@ -45,6 +45,13 @@ def _sysu_split(root: Path, cameras: tuple[int, ...]) -> tuple[list[Path], np.nd
                 pids.append(int(path.parent.name))
                 cams.append(cam)
     return files, np.asarray(pids), np.asarray(cams)
+
+
+def _regdb_split(root: Path, modality: str, split: int = 1) -> tuple[list[Path], np.ndarray]:
+    """Test images of one RegDB modality in one split's idx list, with their pids."""
+    lines = (root / "idx" / f"test_{modality}_{split}.txt").read_text().splitlines()
+    files = [root / line.split()[0] for line in lines]
+    return files, np.asarray([int(path.parent.name) for path in files])
 
 
 def _euclidean(q: np.ndarray, g: np.ndarray) -> np.ndarray:
@@ -102,6 +109,33 @@ def test_sysu_histogram_near_chance_from_infrared_to_visible(band, request) -> N
         gp[~vis_q],
         gc[vis_q],
         gc[~vis_q],
+    )
+    assert random_map < 0.15
+    assert ir_map < random_map + 0.06
+    assert rgb_map > ir_map + 0.1
+
+
+def test_regdb_histogram_near_chance_from_thermal_to_visible(regdb_sanity_world) -> None:
+    root = regdb_sanity_world.root
+    qf, qp = _regdb_split(root, "thermal")
+    gf, gp = _regdb_split(root, "visible")
+    # RegDB's protocol searches every gallery image: the two modalities are two cameras.
+    qc, gc = np.full(len(qf), 2), np.full(len(gf), 1)
+    rng = np.random.default_rng(0)
+    random_map = np.mean(
+        [
+            _scores(rng.normal(size=(len(qf), 64)), rng.normal(size=(len(gf), 64)), qp, gp, qc, gc)[
+                0
+            ]
+            for _ in range(5)
+        ]
+    )
+    ir_map, _ = _scores(color_histogram_features(qf), color_histogram_features(gf), qp, gp, qc, gc)
+    # The same descriptor finds a person's back views from the front ones (same garments).
+    front = np.asarray(["_front_" in path.name for path in gf])
+    gallery_feat = color_histogram_features(gf)
+    rgb_map, _ = _scores(
+        gallery_feat[front], gallery_feat[~front], gp[front], gp[~front], gc[front], gc[~front] + 1
     )
     assert random_map < 0.15
     assert ir_map < random_map + 0.06
