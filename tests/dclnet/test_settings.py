@@ -14,6 +14,7 @@ from pipeline.params import ParamsError, load_yaml, resolve_profile
 PARAMS_YAML = Path(__file__).resolve().parents[2] / "params.yaml"
 DATASETS = {
     "synthetic_sysu_mm01": {"source": "synthetic", "layout": "sysu_mm01", "render": {}},
+    "synthetic_regdb": {"source": "synthetic", "layout": "regdb", "render": {}},
     "sysu_mm01": {
         "source": "archive",
         "layout": "sysu_mm01",
@@ -50,9 +51,12 @@ def test_proposed_section_validates_for_every_profile():
 
 
 def test_synthetic_profile_shrinks_sizes_but_keeps_every_loss():
-    settings, _ = load_settings(project_params())
-    assert settings.model.depth == 18 and settings.model.pretrained is None
-    assert all(getattr(settings.loss, n).enabled for n in type(settings.loss).model_fields)
+    for dataset in ("synthetic_sysu_mm01", "synthetic_regdb"):
+        settings, _ = load_settings(project_params(dataset=dataset))
+        assert settings.model.depth == 18 and settings.model.pretrained is None
+        assert all(getattr(settings.loss, n).enabled for n in type(settings.loss).model_fields)
+    # The RegDB-layout world trains two of the ten splits (one model each).
+    assert settings.splits == [1, 2]
 
 
 def test_ablation_switch_is_one_key():
