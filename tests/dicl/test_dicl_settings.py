@@ -108,6 +108,19 @@ def test_cfg_maps_paper_settings():
     assert cfg.INPUT.DICL_TEST_SCALE == (1500, 900)
 
 
+def test_sync_bn_on_cpu_is_detectron2s_naive_one():
+    # torch's SyncBatchNorm refuses CPU tensors; DDP on CPU (gloo) needs the naive one.
+    s = DiclSettings.model_validate(
+        {"dataset": "x", "model": {"backbone": {"norm": "SyncBN"}, "head": {"norm": "SyncBN"}}}
+    )
+    cpu = build_cfg(s, iters_per_epoch=10, memory_size=3, device="cpu")
+    assert (cpu.MODEL.RESNETS.NORM, cpu.MODEL.ROI_BOX_HEAD.NORM) == ("naiveSyncBN_N",) * 2
+    cuda = build_cfg(s, iters_per_epoch=10, memory_size=3, device="cuda")
+    assert (cuda.MODEL.RESNETS.NORM, cuda.MODEL.ROI_BOX_HEAD.NORM) == ("SyncBN",) * 2
+    plain = build_cfg(DiclSettings(dataset="x"), iters_per_epoch=10, memory_size=3)
+    assert (plain.MODEL.RESNETS.NORM, plain.MODEL.ROI_BOX_HEAD.NORM) == ("FrozenBN", "BN")
+
+
 def test_cfg_caps_warmup_and_drops_late_steps():
     s = DiclSettings.model_validate(
         {"dataset": "x", "train": {"epochs": 2, "lr_steps": [1, 5], "warmup_iters": 999}}

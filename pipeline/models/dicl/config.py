@@ -89,6 +89,19 @@ def add_dicl_config(cfg: CN) -> None:
     cfg.TEST.DICL_SEARCH_SCORE_THRESH = 0.5
 
 
+def _norm_name(norm: str, device: str) -> str:
+    """detectron2's name for a params norm: ``SyncBN`` on CPU is its ``naiveSyncBN_N``.
+
+    torch's ``SyncBatchNorm`` runs on GPUs only; detectron2's naive one all-reduces
+    the batch statistics with any backend (gloo on CPU), weighting each process by
+    its sample count (``stats_mode="N"``): ranks holding different numbers of RoIs
+    give the statistics of their union. One process is plain batch norm either way.
+    """
+    if norm == "SyncBN" and device == "cpu":
+        return "naiveSyncBN_N"
+    return norm
+
+
 def build_cfg(
     settings: DiclSettings,
     *,
@@ -119,7 +132,7 @@ def build_cfg(
     cfg.MODEL.BACKBONE.NAME = "build_dicl_backbone"
     cfg.MODEL.BACKBONE.FREEZE_AT = m.backbone.freeze_at
     cfg.MODEL.RESNETS.DEPTH = m.backbone.depth
-    cfg.MODEL.RESNETS.NORM = m.backbone.norm
+    cfg.MODEL.RESNETS.NORM = _norm_name(m.backbone.norm, device)
     cfg.MODEL.RESNETS.STEM_OUT_CHANNELS = m.backbone.width
     cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = m.backbone.width * (4 if m.backbone.depth >= 50 else 1)
     cfg.MODEL.RESNETS.WIDTH_PER_GROUP = m.backbone.width
@@ -158,7 +171,7 @@ def build_cfg(
     cfg.MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO = 0
     cfg.MODEL.ROI_BOX_HEAD.NUM_CONV = m.head.num_convs
     cfg.MODEL.ROI_BOX_HEAD.CONV_DIM = m.head.conv_dim
-    cfg.MODEL.ROI_BOX_HEAD.NORM = m.head.norm
+    cfg.MODEL.ROI_BOX_HEAD.NORM = _norm_name(m.head.norm, device)
     cfg.MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS = (10.0, 10.0, 5.0, 5.0)  # stds 0.1, 0.1, 0.2, 0.2
     cfg.MODEL.ROI_BOX_HEAD.BBOX_REG_LOSS_TYPE = "smooth_l1"
     cfg.MODEL.ROI_BOX_HEAD.SMOOTH_L1_BETA = 0.0

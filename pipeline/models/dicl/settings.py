@@ -63,7 +63,7 @@ class HeadSettings(Settings):
     deformable: bool = True
     num_convs: int = Field(2, ge=0)
     conv_dim: int = Field(512, ge=1)
-    norm: Literal["BN", "GN", ""] = "BN"
+    norm: Literal["BN", "SyncBN", "GN", ""] = "BN"
     embedding_dim: int = Field(256, ge=1)
     box_loss_weight: float = Field(10.0, ge=0)
 
