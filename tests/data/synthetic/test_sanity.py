@@ -63,18 +63,27 @@ def _scores(q_feat, g_feat, q_pids, g_pids, q_cams, g_cams) -> tuple[float, floa
     return float(result["mAP"]), float(result["cmc"][0])
 
 
+def _random_map(q_pids, g_pids, q_cams, g_cams) -> float:
+    """Mean mAP of five draws of random 64-d features: the chance level of this split."""
+    rng = np.random.default_rng(0)
+    draws = [
+        _scores(
+            rng.normal(size=(len(q_pids), 64)),
+            rng.normal(size=(len(g_pids), 64)),
+            q_pids,
+            g_pids,
+            q_cams,
+            g_cams,
+        )[0]
+        for _ in range(5)
+    ]
+    return float(np.mean(draws))
+
+
 def test_market_random_near_chance_histogram_between(market_world) -> None:
     qf, qp, qc = _market_split(market_world.root / "query")
     gf, gp, gc = _market_split(market_world.root / "bounding_box_test")
-    rng = np.random.default_rng(0)
-    random_map = np.mean(
-        [
-            _scores(rng.normal(size=(len(qf), 64)), rng.normal(size=(len(gf), 64)), qp, gp, qc, gc)[
-                0
-            ]
-            for _ in range(5)
-        ]
-    )
+    random_map = _random_map(qp, gp, qc, gc)
     hist_map, hist_rank1 = _scores(
         color_histogram_features(qf), color_histogram_features(gf), qp, gp, qc, gc
     )
@@ -90,15 +99,7 @@ def test_sysu_histogram_near_chance_from_infrared_to_visible(band, request) -> N
     world = request.getfixturevalue("sysu_world" if band == "near" else "sysu_thermal_world")
     qf, qp, qc = _sysu_split(world.root, (3, 6))
     gf, gp, gc = _sysu_split(world.root, (1, 2, 4, 5))
-    rng = np.random.default_rng(0)
-    random_map = np.mean(
-        [
-            _scores(rng.normal(size=(len(qf), 64)), rng.normal(size=(len(gf), 64)), qp, gp, qc, gc)[
-                0
-            ]
-            for _ in range(5)
-        ]
-    )
+    random_map = _random_map(qp, gp, qc, gc)
     ir_map, _ = _scores(color_histogram_features(qf), color_histogram_features(gf), qp, gp, qc, gc)
     # The same descriptor is informative visible -> visible on the same identities.
     vis_q = np.isin(gc, (1, 2))
@@ -121,15 +122,7 @@ def test_regdb_histogram_near_chance_from_thermal_to_visible(regdb_sanity_world)
     gf, gp = _regdb_split(root, "visible")
     # RegDB's protocol searches every gallery image: the two modalities are two cameras.
     qc, gc = np.full(len(qf), 2), np.full(len(gf), 1)
-    rng = np.random.default_rng(0)
-    random_map = np.mean(
-        [
-            _scores(rng.normal(size=(len(qf), 64)), rng.normal(size=(len(gf), 64)), qp, gp, qc, gc)[
-                0
-            ]
-            for _ in range(5)
-        ]
-    )
+    random_map = _random_map(qp, gp, qc, gc)
     ir_map, _ = _scores(color_histogram_features(qf), color_histogram_features(gf), qp, gp, qc, gc)
     # The same descriptor finds a person's back views from the front ones (same garments).
     front = np.asarray(["_front_" in path.name for path in gf])
