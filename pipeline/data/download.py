@@ -16,7 +16,6 @@ Order of business for ``datasets.<name>`` with ``source: archive``:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -29,11 +28,11 @@ import requests
 from tqdm import tqdm
 
 from pipeline.data.errors import DataError
+from pipeline.data.manifest import file_digests
 from pipeline.data.sources import ArchiveSource
 
 log = logging.getLogger(__name__)
 
-_CHUNK = 1 << 20
 # Bytes per network read: what a dropped connection loses of the last read.
 _NET_CHUNK = 1 << 16
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
@@ -46,16 +45,6 @@ _TRANSIENT = (
 
 class RetryableDownloadError(OSError):
     """A short read, a server error or a confusing range answer: worth another attempt."""
-
-
-def file_digests(path: Path, algorithms: tuple[str, ...] = ("sha256", "md5")) -> dict[str, str]:
-    """Hex digests of a file, every algorithm in one pass."""
-    hashes = {name: hashlib.new(name) for name in algorithms}
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            for h in hashes.values():
-                h.update(chunk)
-    return {name: h.hexdigest() for name, h in hashes.items()}
 
 
 def verify_archive(path: Path, source: ArchiveSource, name: str) -> str:

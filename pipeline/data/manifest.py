@@ -1,4 +1,7 @@
-"""The bytes a processed dataset was converted from, pinned in the processed folder.
+"""File digests, and the bytes a processed dataset was converted from, pinned in it.
+
+``file_digests`` hashes a file in one pass (archive checks in the download stage
+use it too).
 
 A processed dataset (``data/processed/<dataset>/``) holds the index and the
 annotations, with paths into ``data/raw/<dataset>/``; the images themselves stay
@@ -15,15 +18,17 @@ import hashlib
 from pathlib import Path
 
 MANIFEST_NAME = "raw.md5"
-_BLOCK = 1 << 20
+_CHUNK = 1 << 20
 
 
-def file_md5(path: Path) -> str:
-    digest = hashlib.md5()
+def file_digests(path: Path, algorithms: tuple[str, ...] = ("sha256", "md5")) -> dict[str, str]:
+    """Hex digests of a file, every algorithm in one pass."""
+    hashes = {name: hashlib.new(name) for name in algorithms}
     with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(_BLOCK), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        while chunk := fh.read(_CHUNK):
+            for h in hashes.values():
+                h.update(chunk)
+    return {name: h.hexdigest() for name, h in hashes.items()}
 
 
 def write_raw_manifest(raw: Path, dest: Path) -> int:
@@ -38,6 +43,8 @@ def write_raw_manifest(raw: Path, dest: Path) -> int:
     files = sorted((p for p in Path(raw).rglob("*") if p.is_file()), key=lambda p: p.as_posix())
     if not files:
         raise ValueError(f"{raw}: no files to convert")
-    lines = [f"{file_md5(p)}  {p.relative_to(raw).as_posix()}\n" for p in files]
+    lines = [
+        f"{file_digests(p, ('md5',))['md5']}  {p.relative_to(raw).as_posix()}\n" for p in files
+    ]
     (Path(dest) / MANIFEST_NAME).write_text("".join(lines), encoding="utf-8")
     return len(lines)
