@@ -4,7 +4,17 @@ import os
 import sys
 import warnings
 
-from pipeline.tracking import experiment_copy_root, prestart_worker
+from pipeline.cpu_kernels import pin_cpu_kernels
+
+# Before anything loads numpy or torch: the same kernels on every x86 machine, so
+# dvc.lock reproduces across CPU kinds (pipeline/cpu_kernels.py).
+try:
+    pin_cpu_kernels()
+except ValueError as exc:
+    print(f"stages: error: {exc}", file=sys.stderr)
+    sys.exit(2)
+
+from pipeline.tracking import experiment_copy_root, prestart_worker  # noqa: E402
 
 
 def shares_cores(cwd: str | None = None) -> bool:
