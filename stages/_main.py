@@ -19,6 +19,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from pipeline.tracking import TrackingUnavailable
 
@@ -48,14 +49,31 @@ def run(
         argv: arguments for ``main``.
     """
     logging.basicConfig(level=logging.INFO, format=f"{stage}: %(levelname)s: %(message)s")
+    # A stage process (`python -m stages.<name>`: its main lives in __main__) skips the
+    # interpreter's teardown; a caller that imported the stage gets SystemExit as usual.
+    leave = exit_process if main.__module__ == "__main__" else sys.exit
     try:
         main(argv)
     except EXPECTED_ERRORS as exc:
         if os.environ.get("PIPELINE_TRACEBACK"):
             raise
         print(f"{stage}: error: {one_line(exc)}", file=sys.stderr)
-        sys.exit(EXIT_EXPECTED_ERROR)
+        leave(EXIT_EXPECTED_ERROR)
     except KeyboardInterrupt:
         print(f"{stage}: interrupted", file=sys.stderr)
-        sys.exit(EXIT_INTERRUPTED)
-    sys.exit(0)
+        leave(EXIT_INTERRUPTED)
+    leave(0)
+
+
+def exit_process(code: int) -> NoReturn:
+    """Flush the output streams and logging, then end the process without its teardown.
+
+    Unloading torch, torchvision, scikit-learn and matplotlib takes about 2 s after a
+    stage has finished (7.4 s against 5.4 s for importing them and exiting). By now
+    every output is complete: files are written to a temporary path, closed and renamed,
+    and the MLflow process has answered its last message.
+    """
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)

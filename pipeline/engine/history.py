@@ -34,7 +34,18 @@ def _plot(rows: Sequence[dict[str, float]], keys: list[str], title: str) -> byte
 
     cols = min(4, len(keys))
     nrows = (len(keys) + cols - 1) // cols
-    fig, axes = plt.subplots(nrows, cols, figsize=(3.2 * cols, 2.4 * nrows), squeeze=False)
+    width, height = 3.2 * cols, 2.4 * nrows + (0.3 if title else 0.0)
+    fig, axes = plt.subplots(nrows, cols, figsize=(width, height), squeeze=False)
+    # Fixed margins in inches (tick labels, titles, x labels) instead of tight_layout,
+    # which lays out every text once more: 16 curves took 1.6 s with it, 0.8-1.2 s without.
+    fig.subplots_adjust(
+        left=0.55 / width,
+        right=1 - 0.15 / width,
+        bottom=0.45 / height,
+        top=1 - (0.6 if title else 0.3) / height,
+        wspace=0.55 / 2.5,
+        hspace=0.75 / 1.65,
+    )
     for ax, key in zip(axes.flat, keys, strict=False):
         points = [
             (row["epoch"], row[key]) for row in rows if isinstance(row.get(key), (int, float))
@@ -49,7 +60,6 @@ def _plot(rows: Sequence[dict[str, float]], keys: list[str], title: str) -> byte
         ax.axis("off")
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
     buf = io.BytesIO()
     # No metadata: PNG bytes depend only on the data.
     fig.savefig(buf, format="png", dpi=90, metadata={"Software": None})

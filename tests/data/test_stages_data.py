@@ -224,3 +224,41 @@ def test_run_helper_exit_codes(capsys):
 def test_one_line():
     assert one_line(FileNotFoundError("a\n\n  b  ")) == "a; b"
     assert one_line(OSError()) == "OSError"
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "stderr_tail"),
+    [
+        ("print('half a line', end='')", 0, ""),
+        (
+            "print('half a line', end=''); raise ValueError('bad key x')",
+            2,
+            "demo: error: bad key x\n",
+        ),
+    ],
+)
+def test_stage_process_exit_flushes_what_it_printed_and_logged(tmp_path, body, code, stderr_tail):
+    """A stage process skips the interpreter's teardown, not its buffered output."""
+    script = (
+        "import logging, sys\n"
+        "from stages._main import run\n"
+        "def main(argv):\n"
+        "    logging.getLogger('demo').info('logged line')\n"
+        "    sys.stderr.write('no newline yet')\n"
+        f"    {body}\n"
+        "run(main, 'demo', [])\n"
+        "raise SystemExit(99)  # never reached\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # pipes buffer
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == code
+    assert proc.stdout == "half a line"
+    assert proc.stderr.startswith("demo: INFO: logged line\nno newline yet")
+    assert proc.stderr.endswith(stderr_tail)
