@@ -25,10 +25,11 @@ VENV_BIN = Path(sys.executable).parent
 TINY_RENDER = {
     "synthetic_market1501": {
         "num_train_ids": 16,
-        "num_test_ids": 12,
-        "num_distractors": 10,
+        "num_test_ids": 8,
+        "num_distractors": 6,
         "num_junk": 5,
-        "max_images_per_camera": 3,
+        "min_images_per_camera": 2,
+        "max_images_per_camera": 2,
     },
     "synthetic_sysu_mm01": {
         "num_train_ids": 8,
@@ -57,7 +58,7 @@ def shrink_params(params: dict) -> dict:
     scl.setdefault("train", {}).update({"epochs": 2, "warmup_epochs": 1})
     dcl = params["dclnet"]["profiles"]["synthetic_sysu_mm01"]
     dcl.setdefault("train", {}).update(
-        {"epochs": 2, "iters_per_epoch": 2, "warmup_epochs": 1, "milestones": [1]}
+        {"epochs": 2, "iters_per_epoch": 1, "warmup_epochs": 1, "milestones": [1]}
     )
     dcl.setdefault("eval", {}).update({"trials": 2})
     # 8 train ids: fewer per batch than the profile's 16 (the sampler needs that many).
