@@ -237,7 +237,7 @@ def test_one_line():
         ),
     ],
 )
-def test_stage_process_exit_flushes_what_it_printed_and_logged(tmp_path, body, code, stderr_tail):
+def test_stage_process_exit_flushes_what_it_printed_and_logged(body, code, stderr_tail):
     """A stage process skips the interpreter's teardown, not its buffered output."""
     script = (
         "import logging, sys\n"
