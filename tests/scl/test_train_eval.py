@@ -11,12 +11,14 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from pipeline.checkpoint import resume_dir
 from pipeline.models.scl.evaluate import evaluate_scl
 from pipeline.models.scl.train import train_scl
+from pipeline.models.scl.validation import query_mask
 from pipeline.params import RuntimeSettings
 from pipeline.runtime import setup
 
@@ -163,3 +165,51 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(uninterrupted, tiny_datas
     assert "not resuming it, starting over" in err.decode()
     for name in OUTPUT_FILES:
         assert (out / name).read_bytes() == (uninterrupted / name).read_bytes(), name
+
+
+@pytest.mark.slow
+def test_held_out_identities_never_train_and_are_scored(tiny_dataset, tmp_path):
+    # Train ids 1-10 of the tiny set; 9 and 10 are held out for validation.
+    runtime = setup(RuntimeSettings(threads=1, device="cpu"), 0)
+    settings = tiny_settings(
+        train={"epochs": 2, "warmup_epochs": 1}, validation={"pids": [9, 10], "every": 1}
+    )
+    history = train_scl(
+        settings,
+        index_csv=tiny_dataset,
+        root=tiny_dataset.parent,
+        model_dir=tmp_path / "model",
+        plots_dir=tmp_path / "plots",
+        runtime=runtime,
+        seed=0,
+    )
+    config = json.loads((tmp_path / "model/config.json").read_text())
+    assert config["num_train_images"] == 8 * 3 * 3  # 8 of 10 ids x 3 cameras x 3 images
+    rounds = (tmp_path / "model/pseudo_labels/round_00.csv").read_text()
+    assert "/0009_" not in rounds and "/0010_" not in rounds
+    for row in history:  # every epoch scored (every: 1)
+        assert 0.0 < row["val_mAP"] <= 1.0 and 0.0 <= row["val_rank1"] <= 1.0
+    validation = config["validation"]
+    assert validation["val_mAP"] == history[-1]["val_mAP"]
+    assert {"val_init_mAP", "val_hist_mAP", "val_init_rank1", "val_hist_rank1"} <= set(validation)
+
+
+def test_validation_ids_without_train_images_are_refused(tiny_dataset, tmp_path):
+    runtime = setup(RuntimeSettings(threads=1, device="cpu"), 0)
+    with pytest.raises(ValueError, match=r"scl.validation.pids: \[11\] have no train images"):
+        train_scl(
+            tiny_settings(validation={"pids": [9, 11]}),  # 11 is a test identity
+            index_csv=tiny_dataset,
+            root=tiny_dataset.parent,
+            model_dir=tmp_path / "model",
+            plots_dir=tmp_path / "plots",
+            runtime=runtime,
+            seed=0,
+        )
+    assert not (tmp_path / "model").exists()
+
+
+def test_queries_are_the_first_image_of_each_identity_and_camera():
+    pids = np.array([5, 5, 5, 7, 7, 5])
+    cams = np.array([1, 1, 2, 1, 1, 2])
+    assert query_mask(pids, cams).tolist() == [True, False, True, True, False, False]

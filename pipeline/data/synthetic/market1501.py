@@ -168,6 +168,16 @@ def render_market1501(settings: Market1501Render, out_dir: Path) -> dict[str, in
     test_pids = sorted(int(p) for p in pids[s.num_train_ids :])
     units = [(pid, who, True) for pid, who in zip(train_pids, train_people, strict=True)]
     units += [(pid, who, False) for pid, who in zip(test_pids, test_people, strict=True)]
+    # Validation identities come after the permutation above, so adding them leaves every
+    # other identity, and so every other image, as it was.
+    first_val = s.num_train_ids + s.num_test_ids + 1
+    val_people = make_identities(
+        stream(s.seed, TAG, "identities", "val"),
+        s.num_val_ids,
+        s.max_family_size,
+        first_family=2_000_000,
+    )
+    units += [(first_val + n, who, True) for n, who in enumerate(val_people)]
     for written in ordered_map(lambda unit: writer.identity(*unit), units):
         writer.record_identity(written)
     for index in range(s.num_distractors):
@@ -175,4 +185,9 @@ def render_market1501(settings: Market1501Render, out_dir: Path) -> dict[str, in
     for index in range(s.num_junk):
         writer.false_detection(-1, index, test_people)
     (out_dir / "bounding_box_test" / "Thumbs.db").write_bytes(THUMBS_DB)
-    return {"train_ids": len(train_pids), "test_ids": len(test_pids), **writer.counts}
+    return {
+        "train_ids": len(train_pids),
+        "test_ids": len(test_pids),
+        "val_ids": s.num_val_ids,
+        **writer.counts,
+    }

@@ -35,6 +35,10 @@ class Market1501Render(_RenderSettings):
 
     num_train_ids: int = Field(80, ge=1)
     num_test_ids: int = Field(80, ge=1)
+    # Identities of their own look-alike families, written into bounding_box_train after the
+    # others (pids num_train_ids + num_test_ids + 1 ...): a track holds them out of training to
+    # choose settings on (Market-1501 itself has no validation split). 0 = none.
+    num_val_ids: int = Field(0, ge=0)
     # File names hold the camera as one digit.
     num_cameras: int = Field(6, ge=2, le=9)
     min_cameras_per_id: int = Field(2, ge=2)

@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from pipeline.data.reid_dataset import ReidImageDataset
+from pipeline.data.reid_index import read_index
 from pipeline.data.transforms import build_test_transform, build_train_transform
 from pipeline.runtime import make_generator, seed_worker
 
@@ -66,6 +67,19 @@ class ShuffledBatchSampler(Sampler[list[int]]):
             yield shard.tolist()
 
 
+def _rows(index_csv: str | Path, splits: Sequence[str], pids_in, pids_out) -> list:
+    """Visible rows of ``splits``, keeping ``pids_in`` (None: all) and dropping ``pids_out``."""
+    keep, drop = (None if pids_in is None else set(pids_in)), set(pids_out)
+    return [
+        r
+        for r in read_index(index_csv)
+        if r.split in splits
+        and r.modality == "visible"
+        and (keep is None or r.pid in keep)
+        and r.pid not in drop
+    ]
+
+
 def train_dataset(
     index_csv: str | Path,
     root: str | Path,
@@ -75,28 +89,32 @@ def train_dataset(
     flip: float,
     pad: int = 0,
     erasing: float = 0.0,
+    held_out: Sequence[int] = (),
 ):
-    """The training split: resize and flip (the paper's augmentation), optionally the
-    strong baseline's pad + random crop and random erasing (official config values
-    PADDING 10, RE_PROB 0.5, switched off in its active transform)."""
+    """The training split without the ``held_out`` (validation) identities: resize and
+    flip (the paper's augmentation), optionally the strong baseline's pad + random crop
+    and random erasing (official config values PADDING 10, RE_PROB 0.5, switched off in
+    its active transform)."""
     transform = build_train_transform(height, width, flip_p=flip, pad=pad, erasing_p=erasing)
-    return ReidImageDataset.from_index(
-        index_csv, splits=("train",), modalities=("visible",), root=root, transform=transform
-    )
+    rows = _rows(index_csv, ("train",), None, held_out)
+    return ReidImageDataset(rows, root=root, transform=transform)
 
 
 def test_dataset(
-    index_csv: str | Path, root: str | Path, split: str | Sequence[str], *, height: int, width: int
+    index_csv: str | Path,
+    root: str | Path,
+    split: str | Sequence[str],
+    *,
+    height: int,
+    width: int,
+    pids: Sequence[int] | None = None,
+    held_out: Sequence[int] = (),
 ):
-    """Images of ``split`` (train, query or gallery) with the deterministic test transform."""
+    """Images of ``split`` (train, query or gallery) with the deterministic test transform,
+    only those of ``pids`` when given, never those of ``held_out``."""
     splits = (split,) if isinstance(split, str) else tuple(split)
-    return ReidImageDataset.from_index(
-        index_csv,
-        splits=splits,
-        modalities=("visible",),
-        root=root,
-        transform=build_test_transform(height, width),
-    )
+    rows = _rows(index_csv, splits, pids, held_out)
+    return ReidImageDataset(rows, root=root, transform=build_test_transform(height, width))
 
 
 def loader(

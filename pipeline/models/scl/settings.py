@@ -102,6 +102,16 @@ class EvalSettings(Settings):
     ranked_lists: int = Field(6, ge=0)
 
 
+class ValidationSettings(Settings):
+    """Train identities held out of training and scored like the test set, to choose
+    settings on (never on test data). Their first image per camera is a query, the
+    rest the gallery (Market-1501 protocol). [] = off, the paper's setting."""
+
+    pids: list[int] = Field(default_factory=list)
+    # Score them after every ``every`` epochs (0: after the last epoch only).
+    every: int = Field(0, ge=0)
+
+
 class SCLSettings(Settings):
     """The resolved ``scl`` section (profile applied)."""
 
@@ -115,6 +125,7 @@ class SCLSettings(Settings):
     loss: LossSettings = LossSettings()
     clustering: ClusteringSettings = ClusteringSettings()
     eval: EvalSettings = EvalSettings()
+    validation: ValidationSettings = ValidationSettings()
 
     @model_validator(mode="after")
     def _schedule(self) -> SCLSettings:

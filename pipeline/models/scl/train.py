@@ -8,7 +8,9 @@ atomically once training has finished (DESIGN.md, reproducibility rules):
   each round's label per training image (``path,camera,label``; -1 = outlier);
 - ``<plots_dir>/history.csv`` + ``history.png``: one row per epoch;
   ``pseudo_labels.csv`` + ``pseudo_labels.png``: clusters, outlier share, NMI, ARI
-  per round (against the true ids, for the report only).
+  per round (against the true ids, for the report only); with
+  ``scl.validation.pids`` the held-out identities' ``val_*`` figures per scored epoch
+  (and in ``config.json``, beside the untrained and colour-histogram baselines).
 
 Resume state lives in ``checkpoint.resume_dir(model_dir)`` and is removed on success.
 """
@@ -32,6 +34,7 @@ from pipeline.models.scl.data import test_dataset, train_dataset
 from pipeline.models.scl.network import build_scl_net
 from pipeline.models.scl.settings import SCLSettings
 from pipeline.models.scl.trainer import SCLTrainer
+from pipeline.models.scl.validation import Validator
 from pipeline.runtime import Runtime
 
 DEFAULT_PRETRAINED_CACHE = Path("data/pretrained")
@@ -99,13 +102,30 @@ def train_scl(
     """
     model_dir, plots_dir = Path(model_dir), Path(plots_dir)
     d = settings.data
+    held_out = settings.validation.pids
     train_set = train_dataset(
-        index_csv, root, height=d.height, width=d.width, flip=d.flip, pad=d.pad, erasing=d.erasing
+        index_csv,
+        root,
+        height=d.height,
+        width=d.width,
+        flip=d.flip,
+        pad=d.pad,
+        erasing=d.erasing,
+        held_out=held_out,
     )
     if len(train_set) < 2:
         raise ValueError(f"{index_csv}: the train split has {len(train_set)} images; need >= 2")
-    extract_set = test_dataset(index_csv, root, "train", height=d.height, width=d.width)
+    extract_set = test_dataset(
+        index_csv, root, "train", height=d.height, width=d.width, held_out=held_out
+    )
     net = build_net_for(settings, pretrained_path(settings, runtime, pretrained_cache), seed)
+    validator, baselines = None, {}
+    if held_out and runtime.is_main:
+        validator = Validator(settings, index_csv, root, runtime.device, seed)
+        baselines = {
+            **validator(net.to(runtime.device), prefix="val_init_"),
+            **validator.histogram(),
+        }
     trainer = SCLTrainer(
         net=net,
         settings=settings,
@@ -114,6 +134,7 @@ def train_scl(
         runtime=runtime,
         seed=seed,
         report_ids=train_set.pids,
+        validate=validator,
     )
     loop = EpochLoop(
         trainer,
@@ -131,7 +152,7 @@ def train_scl(
     )
     history = loop.run()
     if runtime.is_main:
-        _write_model_dir(model_dir, trainer, settings, train_set, seed)
+        _write_model_dir(model_dir, trainer, settings, train_set, seed, baselines, history)
         _write_plots(plots_dir, history, trainer.round_rows)
         clear_resume(model_dir)
     if runtime.distributed:
@@ -139,13 +160,18 @@ def train_scl(
     return history
 
 
-def _write_model_dir(model_dir: Path, trainer: SCLTrainer, settings, train_set, seed: int) -> None:
+def _write_model_dir(
+    model_dir: Path, trainer: SCLTrainer, settings, train_set, seed: int, baselines, history
+) -> None:
     config = {
         "settings": settings.model_dump(mode="json"),
         "seed": seed,
         "num_train_images": len(train_set),
         "num_rounds": len(trainer.rounds),
     }
+    if settings.validation.pids:
+        last = {k: v for k, v in history[-1].items() if k.startswith("val_")} if history else {}
+        config["validation"] = {**baselines, **last}
     with atomic_dir(model_dir) as tmp:
         (tmp / "model.pt").write_bytes(state_dict_bytes(trainer.net.state_dict()))
         (tmp / "config.json").write_text(dumps_json(config), encoding="utf-8")

@@ -17,6 +17,8 @@ stay identical everywhere.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 import torch.distributed as dist
@@ -60,6 +62,9 @@ class SCLTrainer:
         seed: base seed of batch order and random negatives.
         report_ids: true identities of the training images, used only for the
             reported label quality and neighbour precision; never for training.
+        validate: scores the network on held-out identities (``val_*`` keys of the
+            epoch row) after every ``settings.validation.every`` epochs and after the
+            last; None: no validation. Draws no randomness: training is unchanged by it.
     """
 
     def __init__(
@@ -72,6 +77,7 @@ class SCLTrainer:
         runtime: Runtime,
         seed: int,
         report_ids: np.ndarray | None = None,
+        validate: Callable[[nn.Module], dict[str, float]] | None = None,
     ) -> None:
         self.settings = settings
         self.runtime = runtime
@@ -80,6 +86,7 @@ class SCLTrainer:
         self.train_set = train_set
         self.extract_set = extract_set
         self.report_ids = None if report_ids is None else np.asarray(report_ids)
+        self.validate = validate
         self.net = net.to(self.device)
         self.model: nn.Module = self.net
         if runtime.distributed:
@@ -281,7 +288,15 @@ class SCLTrainer:
         row.update({k: v / max(steps, 1) for k, v in sums.items()})
         row["lr"] = float(self.optimizer.param_groups[0]["lr"])
         row["images"] = float(steps * st.data.batch_size * self.runtime.world_size)
+        if self._validation_due(epoch):
+            row.update(self.validate(self.net))
         return row
+
+    def _validation_due(self, epoch: int) -> bool:
+        if self.validate is None or not self.runtime.is_main:
+            return False
+        every, last = self.settings.validation.every, self.settings.train.epochs
+        return epoch + 1 == last or (every > 0 and (epoch + 1) % every == 0)
 
     def _step(self, images, cams, idx, warm: bool) -> dict[str, float]:
         st = self.settings

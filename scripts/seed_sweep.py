@@ -1,0 +1,281 @@
+"""Seed sweep: the default pipeline for several top-level seeds, one command.
+
+For each track and seed it runs, one after another,
+
+    dvc exp run --temp -n sweep-<track>-seed<N> -S seed=<N> eval_<track>
+
+so only that track's train and eval stages run (the data stages come from DVC's
+cache) in a temporary copy; the workspace and its params.yaml are left alone. Runs go
+one at a time: on the 2-core machine queued parallel experiments were measured slower
+(README, "MLflow"). An experiment of the same name on the current commit is removed
+first (DVC refuses the name otherwise). Each run's metrics are read back with
+``dvc exp show --json``; the metrics and floors come from ``metrics/expected.yaml``.
+
+Writes ``reports/seed_sweep.json`` (per track and seed the metrics, the floors' margins
+and verdicts; mean / min / max) and ``reports/seed_sweep.md`` (the table). A track's
+entry replaces only that track's, so tracks can be swept separately. Run from the
+repository root with the environment active::
+
+    python scripts/seed_sweep.py [--seeds 0 1 2 3 4] [--tracks dicl scl dclnet]
+                                 [--dry-run] [--collect-only]
+
+``--dry-run`` prints the dvc commands; ``--collect-only`` runs nothing and tabulates the
+experiments an earlier sweep left (after an interruption, say). Progress goes to stderr.
+Five seeds of the three tracks take about an hour on the 2-core machine (12.5 min of
+training and evaluation per seed, README's per-stage times); don't run it beside other
+training there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pipeline.io import write_json, write_text
+from pipeline.report.expectations import (
+    EXPECTATIONS_FILE,
+    TRACKS,
+    TrackExpectation,
+    check_floors,
+    load_expectations,
+)
+from pipeline.report.seed_sweep import (
+    SWEEP_COMMAND,
+    SWEEP_FILE,
+    SweepError,
+    load_sweep,
+    merge_sweep,
+    summarize_track,
+    sweep_markdown,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+SWEEP_MARKDOWN = SWEEP_FILE.with_suffix(".md")
+DEFAULT_SEEDS = (0, 1, 2, 3, 4)
+# Code the stages run; their hashes in an experiment's dvc.lock identify it.
+CODE_FOLDERS = ("pipeline/", "stages/")
+TAIL_LINES = 40
+
+
+def progress(message: str) -> None:
+    print(f"seed_sweep: {message}", file=sys.stderr, flush=True)
+
+
+def dvc_binary() -> str:
+    found = Path(sys.executable).with_name("dvc")
+    return str(found) if found.exists() else "dvc"
+
+
+def experiment_name(track: str, seed: int) -> str:
+    return f"sweep-{track}-seed{seed}"
+
+
+def run_command(track: str, seed: int) -> list[str]:
+    """The one experiment of a track and seed: that track's stages only, in a temporary copy."""
+    name = experiment_name(track, seed)
+    return ["dvc", "exp", "run", "--temp", "-n", name, "-S", f"seed={seed}", f"eval_{track}"]
+
+
+def sweep_command(seeds: Sequence[int], tracks: Sequence[str], collect_only: bool) -> str:
+    """The command line as a reader would type it (no interpreter path)."""
+    words = [SWEEP_COMMAND, "--seeds", *map(str, seeds), "--tracks", *tracks]
+    return " ".join(words + (["--collect-only"] if collect_only else []))
+
+
+# -- `dvc exp show --json` -----------------------------------------------------------
+# Its shape with DVC 3.67: a list of states {rev, name, data, error, experiments}; the
+# first is the workspace (rev "workspace"), then the baseline commit, whose
+# "experiments" is a list of {name, executor, revs: [state, ...]}; revs[0] is the
+# experiment's own commit. A state's data holds params {"params.yaml": {"data": {...}}},
+# metrics {"metrics/<track>.json": {"data": {...}}} (or {"error": ...} in place of
+# "data") and deps {path: {hash, size, nfiles}}, as its dvc.lock recorded them.
+def find_experiment(shown: Sequence[Mapping[str, Any]], name: str) -> tuple[str, dict]:
+    """``(baseline commit, experiment state data)`` of the experiment called ``name``."""
+    for baseline in shown:
+        for exp_range in baseline.get("experiments") or []:
+            revs = exp_range.get("revs") or []
+            if exp_range.get("name") != name or not revs:
+                continue
+            state = revs[0]
+            if state.get("error"):
+                raise SweepError(f"experiment {name}: DVC reports {state['error']}")
+            return baseline["rev"], state.get("data") or {}
+    raise SweepError(f"`dvc exp show` lists no experiment {name} on the current commit")
+
+
+def _file_data(data: Mapping[str, Any], kind: str, path: str, name: str) -> dict:
+    entry = (data.get(kind) or {}).get(path)
+    if not isinstance(entry, dict) or "data" not in entry:
+        why = (entry or {}).get("error") if isinstance(entry, dict) else None
+        raise SweepError(f"experiment {name}: no {path} ({why or 'not in dvc exp show'})")
+    return entry["data"]
+
+
+def digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+
+
+def seed_record(
+    shown: Sequence[Mapping[str, Any]], track: str, seed: int, metrics_file: str
+) -> tuple[dict, dict]:
+    """One seed's metrics and what it ran on (baseline commit, params and code hashes).
+
+    The params hash leaves out ``seed``, which is what varies; the code hash is over the
+    hashes of the stages' code dependencies as the experiment's dvc.lock recorded them,
+    so uncommitted code that went into the experiment shows.
+    """
+    name = experiment_name(track, seed)
+    baseline, data = find_experiment(shown, name)
+    params = dict(_file_data(data, "params", "params.yaml", name))
+    if params.get("seed") != seed:
+        raise SweepError(f"experiment {name} ran with seed {params.get('seed')!r}, not {seed}")
+    params.pop("seed")
+    code = {
+        path: dep.get("hash")
+        for path, dep in (data.get("deps") or {}).items()
+        if path.startswith(CODE_FOLDERS)
+    }
+    measured_on = {
+        "git_commit": baseline,
+        "params_sha256": digest(params),
+        "code_sha256": digest(code),
+    }
+    return _file_data(data, "metrics", metrics_file, name), measured_on
+
+
+def merge_measured_on(track: str, records: Mapping[int, Mapping[str, str]]) -> dict[str, Any]:
+    """One value per key when every seed agrees; else the sorted values, with a warning."""
+    merged: dict[str, Any] = {}
+    for key in sorted({k for record in records.values() for k in record}):
+        values = sorted({record[key] for record in records.values()})
+        merged[key] = values[0] if len(values) == 1 else values
+        if len(values) > 1:
+            progress(f"warning: {track}: the seeds ran on different {key}: {', '.join(values)}")
+    return merged
+
+
+# -- running DVC ---------------------------------------------------------------------
+def dvc(args: Sequence[str]) -> str:
+    """Run a quick dvc command in the repository and return its stdout."""
+    proc = subprocess.run(
+        [dvc_binary(), *args], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise SweepError(f"dvc {' '.join(args)} failed:\n{proc.stderr.strip()}")
+    return proc.stdout
+
+
+def experiments_on_head() -> set[str]:
+    """Names DVC would refuse for a new experiment: those on the current commit."""
+    return set(dvc(["exp", "list", "--name-only"]).split())
+
+
+def show_experiments() -> list[dict]:
+    return json.loads(dvc(["exp", "show", "--json", "--hide-workspace", "--hide-queued"]))
+
+
+def run_experiment(command: Sequence[str]) -> float:
+    """Run one experiment, echo DVC's stage lines with their time; return its wall time."""
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        [dvc_binary(), *command[1:]],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    tail: list[str] = []
+    for line in proc.stdout:
+        tail = (tail + [line])[-TAIL_LINES:]
+        if line.startswith("Running stage"):
+            progress(f"  {time.monotonic() - start:7.1f} s  {line.strip()}")
+    if proc.wait() != 0:
+        raise SweepError(f"{shlex.join(command)} failed:\n{''.join(tail)}")
+    return time.monotonic() - start
+
+
+def sweep_track(expectation: TrackExpectation, seeds: Sequence[int], collect_only: bool):
+    """Run (unless ``collect_only``) and read back every seed of one track.
+
+    Returns:
+        ``(metrics, measured_on)``: seed -> its metrics file as DVC recorded it, and what
+        the seeds ran on.
+    """
+    track = expectation.name
+    existing = set() if collect_only else experiments_on_head()
+    metrics, measured_on = {}, {}
+    for seed in seeds:
+        command = run_command(track, seed)
+        if not collect_only:
+            name = experiment_name(track, seed)
+            if name in existing:
+                progress(f"{track} seed {seed}: removing the earlier experiment {name}")
+                dvc(["exp", "remove", name])
+            progress(f"{track} seed {seed}: {shlex.join(command)}")
+            seconds = run_experiment(command)
+            progress(f"{track} seed {seed}: done in {seconds:.1f} s")
+        metrics[seed], measured_on[seed] = seed_record(
+            show_experiments(), track, seed, expectation.metrics_file
+        )
+        findings = check_floors(expectation, metrics[seed])
+        headline = expectation.headline.metric
+        value = metrics[seed].get(headline)
+        shown = f"{value:.3f}" if isinstance(value, (int, float)) else repr(value)
+        verdict = "every floor met" if not findings else "; ".join(findings)
+        progress(f"{track} seed {seed}: {headline} {shown}, {verdict}")
+    return metrics, merge_measured_on(track, measured_on)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python scripts/seed_sweep.py", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS))
+    parser.add_argument("--tracks", nargs="+", choices=TRACKS, default=list(TRACKS))
+    parser.add_argument("--dry-run", action="store_true", help="print the dvc commands only")
+    parser.add_argument(
+        "--collect-only", action="store_true", help="run nothing; tabulate earlier experiments"
+    )
+    args = parser.parse_args(argv)
+    seeds = list(dict.fromkeys(args.seeds))
+    tracks = list(dict.fromkeys(args.tracks))
+    if any(seed < 0 for seed in seeds):
+        parser.error("seeds are integers >= 0 (params.yaml `seed`)")
+
+    if args.dry_run:
+        print("# each run first removes an experiment of the same name on this commit, if any")
+        for track in tracks:
+            for seed in seeds:
+                print(shlex.join(run_command(track, seed)))
+        return 0
+
+    expectations = load_expectations(REPO / EXPECTATIONS_FILE)
+    load_sweep(REPO / SWEEP_FILE)  # a malformed earlier table stops us before an hour of runs
+    command = sweep_command(seeds, tracks, args.collect_only)
+    for track in tracks:
+        expectation = expectations[track]
+        metrics, measured_on = sweep_track(expectation, seeds, args.collect_only)
+        entry = summarize_track(expectation, metrics, command=command, measured_on=measured_on)
+        # Written after each track, so an interrupted sweep keeps the tracks it finished.
+        sweep = merge_sweep(load_sweep(REPO / SWEEP_FILE), {track: entry})
+        write_json(REPO / SWEEP_FILE, sweep)
+        write_text(REPO / SWEEP_MARKDOWN, sweep_markdown(sweep, TRACKS))
+        progress(f"{track}: written to {SWEEP_FILE} and {SWEEP_MARKDOWN}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (ValueError, OSError) as exc:  # SweepError, ExpectationsError, a file
+        sys.exit(f"seed_sweep: error: {exc}")
+    except KeyboardInterrupt:
+        sys.exit("seed_sweep: interrupted (finished tracks are written; --collect-only reads runs)")
