@@ -19,7 +19,8 @@ repository root with the environment active::
     python scripts/seed_sweep.py [--seeds 0 1 2 3 4] [--tracks dicl scl dclnet]
                                  [--dry-run] [--collect-only]
 
-``--dry-run`` prints the dvc commands; ``--collect-only`` runs nothing and tabulates the
+The workspace's own seed is not rerun when ``dvc status`` finds its track up to date:
+its committed metrics are that seed's run. ``--dry-run`` prints the dvc commands; ``--collect-only`` runs nothing and tabulates the
 experiments an earlier sweep left (after an interruption, say). Progress goes to stderr.
 Five seeds of the three tracks take about an hour on the 2-core machine (12.5 min of
 training and evaluation per seed, README's per-stage times); don't run it beside other
@@ -40,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.io import write_json, write_text
+from pipeline.params import load_params
 from pipeline.report.expectations import (
     EXPECTATIONS_FILE,
     TRACKS,
@@ -123,17 +125,33 @@ def digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
 
 
+def workspace_state(shown: Sequence[Mapping[str, Any]]) -> tuple[str, dict]:
+    """``(commit, data)`` of the workspace row of ``dvc exp show --json``; the commit is
+    the baseline the workspace sits on (the one its experiments belong to)."""
+    commits = [state["rev"] for state in shown if state.get("rev") != "workspace"]
+    for state in shown:
+        if state.get("rev") == "workspace" and commits:
+            return commits[0], state.get("data") or {}
+    raise SweepError("`dvc exp show` lists no workspace and baseline commit")
+
+
 def seed_record(
-    shown: Sequence[Mapping[str, Any]], track: str, seed: int, metrics_file: str
+    shown: Sequence[Mapping[str, Any]],
+    track: str,
+    seed: int,
+    metrics_file: str,
+    *,
+    from_workspace: bool = False,
 ) -> tuple[dict, dict]:
     """One seed's metrics and what it ran on (baseline commit, params and code hashes).
 
     The params hash leaves out ``seed``, which is what varies; the code hash is over the
     hashes of the stages' code dependencies as the experiment's dvc.lock recorded them,
-    so uncommitted code that went into the experiment shows.
+    so uncommitted code that went into the experiment shows. ``from_workspace``: the
+    workspace's own up-to-date run stands for its seed (nothing reran for it).
     """
-    name = experiment_name(track, seed)
-    baseline, data = find_experiment(shown, name)
+    name = "workspace" if from_workspace else experiment_name(track, seed)
+    baseline, data = workspace_state(shown) if from_workspace else find_experiment(shown, name)
     params = dict(_file_data(data, "params", "params.yaml", name))
     if params.get("seed") != seed:
         raise SweepError(f"experiment {name} ran with seed {params.get('seed')!r}, not {seed}")
@@ -179,7 +197,18 @@ def experiments_on_head() -> set[str]:
 
 
 def show_experiments() -> list[dict]:
-    return json.loads(dvc(["exp", "show", "--json", "--hide-workspace", "--hide-queued"]))
+    return json.loads(dvc(["exp", "show", "--json", "--hide-queued"]))
+
+
+def workspace_seed() -> int:
+    """The top-level ``seed`` of the workspace's params.yaml."""
+    return int(load_params(REPO / "params.yaml").get("seed", 0))
+
+
+def workspace_is_current(track: str) -> bool:
+    """True when ``dvc status`` finds nothing to rerun up to ``eval_<track>``: the
+    workspace's metrics are then exactly what an experiment of its seed would give."""
+    return json.loads(dvc(["status", "--json", f"eval_{track}"]) or "{}") == {}
 
 
 def run_experiment(command: Sequence[str]) -> float:
@@ -211,10 +240,13 @@ def sweep_track(expectation: TrackExpectation, seeds: Sequence[int], collect_onl
     """
     track = expectation.name
     existing = set() if collect_only else experiments_on_head()
+    own_seed = workspace_seed() if workspace_is_current(track) else None
     metrics, measured_on = {}, {}
     for seed in seeds:
         command = run_command(track, seed)
-        if not collect_only:
+        if seed == own_seed:
+            progress(f"{track} seed {seed}: the workspace is up to date for it; no run")
+        elif not collect_only:
             name = experiment_name(track, seed)
             if name in existing:
                 progress(f"{track} seed {seed}: removing the earlier experiment {name}")
@@ -223,7 +255,11 @@ def sweep_track(expectation: TrackExpectation, seeds: Sequence[int], collect_onl
             seconds = run_experiment(command)
             progress(f"{track} seed {seed}: done in {seconds:.1f} s")
         metrics[seed], measured_on[seed] = seed_record(
-            show_experiments(), track, seed, expectation.metrics_file
+            show_experiments(),
+            track,
+            seed,
+            expectation.metrics_file,
+            from_workspace=seed == own_seed,
         )
         findings = check_floors(expectation, metrics[seed])
         headline = expectation.headline.metric

@@ -324,3 +324,12 @@ def test_load_sweep_absent_bad_json_and_bad_shape(tmp_path):
 
 def test_the_committed_sweep_file_loads():
     assert load_sweep(REPO / "reports" / "seed_sweep.json") is not None
+
+
+def test_the_workspace_row_stands_for_its_own_seed():
+    exp_show = shown()
+    metrics, measured_on = sweep_script.seed_record(
+        exp_show, "scl", 0, "metrics/scl.json", from_workspace=True
+    )
+    assert metrics == scl_metrics(0.2, 0.1, 0.25)
+    assert measured_on["git_commit"] == BASELINE  # the commit the workspace is on
