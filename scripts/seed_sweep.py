@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.io import write_json, write_text
-from pipeline.params import load_params
+from pipeline.params import load_params, load_yaml
 from pipeline.report.expectations import (
     EXPECTATIONS_FILE,
     TRACKS,
@@ -58,12 +58,15 @@ from pipeline.report.seed_sweep import (
     summarize_track,
     sweep_markdown,
 )
+from pipeline.report.summary import TRACK_OF_SECTION
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEP_MARKDOWN = SWEEP_FILE.with_suffix(".md")
 DEFAULT_SEEDS = (0, 1, 2, 3, 4)
 # Code the stages run; their hashes in an experiment's dvc.lock identify it.
 CODE_FOLDERS = ("pipeline/", "stages/")
+# The params.yaml section of each track (its stages also read `seed` and `runtime`).
+TRACK_SECTIONS = {track: section for section, track in TRACK_OF_SECTION.items()}
 TAIL_LINES = 40
 
 
@@ -145,8 +148,9 @@ def seed_record(
 ) -> tuple[dict, dict]:
     """One seed's metrics and what it ran on (baseline commit, params and code hashes).
 
-    The params hash leaves out ``seed``, which is what varies; the code hash is over the
-    hashes of the stages' code dependencies as the experiment's dvc.lock recorded them,
+    The params hash covers the track's own params (its section, ``runtime`` and its
+    dataset's entry), not ``seed``, which is what varies; the code hash is over the
+    hashes of the track's code dependencies as the experiment's dvc.lock recorded them,
     so uncommitted code that went into the experiment shows. ``from_workspace``: the
     workspace's own up-to-date run stands for its seed (nothing reran for it).
     """
@@ -155,11 +159,15 @@ def seed_record(
     params = dict(_file_data(data, "params", "params.yaml", name))
     if params.get("seed") != seed:
         raise SweepError(f"experiment {name} ran with seed {params.get('seed')!r}, not {seed}")
-    params.pop("seed")
+    section = params.get(TRACK_SECTIONS[track]) or {}
+    params = {  # the track's own params: editing another track's leaves the hash alone
+        "runtime": params.get("runtime"),
+        TRACK_SECTIONS[track]: section,
+        "dataset": (params.get("datasets") or {}).get(section.get("dataset")),
+    }
+    own_code = track_code(track)
     code = {
-        path: dep.get("hash")
-        for path, dep in (data.get("deps") or {}).items()
-        if path.startswith(CODE_FOLDERS)
+        path: dep.get("hash") for path, dep in (data.get("deps") or {}).items() if path in own_code
     }
     measured_on = {
         "git_commit": baseline,
@@ -167,6 +175,18 @@ def seed_record(
         "code_sha256": digest(code),
     }
     return _file_data(data, "metrics", metrics_file, name), measured_on
+
+
+def track_code(track: str) -> set[str]:
+    """The code paths (under pipeline/ and stages/) that ``train_<track>`` and
+    ``eval_<track>`` depend on in dvc.yaml."""
+    stages = (load_yaml(REPO / "dvc.yaml") or {}).get("stages") or {}
+    return {
+        dep
+        for stage in (f"train_{track}", f"eval_{track}")
+        for dep in (stages.get(stage) or {}).get("deps") or []
+        if isinstance(dep, str) and dep.startswith(CODE_FOLDERS)
+    }
 
 
 def merge_measured_on(track: str, records: Mapping[int, Mapping[str, str]]) -> dict[str, Any]:

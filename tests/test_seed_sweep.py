@@ -154,6 +154,15 @@ def test_params_and_code_hashes_see_a_change():
     assert edited["code_sha256"] != base["code_sha256"]
 
 
+def test_another_tracks_params_leave_the_hashes_alone():
+    changed = shown()
+    record = changed[1]["experiments"][0]["revs"][0]["data"]
+    record["params"]["params.yaml"]["data"]["dclnet"] = {"train": {"epochs": 99}}
+    _, base = sweep_script.seed_record(shown(), "scl", 2, "metrics/scl.json")
+    _, edited = sweep_script.seed_record(changed, "scl", 2, "metrics/scl.json")
+    assert edited == base
+
+
 def test_a_missing_experiment_is_an_error():
     with pytest.raises(SweepError, match="no experiment sweep-scl-seed4"):
         sweep_script.seed_record(shown(), "scl", 4, "metrics/scl.json")

@@ -26,6 +26,7 @@ TINY_RENDER = {
     "synthetic_market1501": {
         "num_train_ids": 16,
         "num_test_ids": 8,
+        "num_val_ids": 2,  # pids 25 and 26, after the 16 + 8 others
         "num_distractors": 6,
         "num_junk": 5,
         "min_images_per_camera": 2,
@@ -56,6 +57,8 @@ def shrink_params(params: dict) -> dict:
         params["datasets"][name]["render"].update(sizes)
     scl = params["scl"]["profiles"]["synthetic_market1501"]
     scl.setdefault("train", {}).update({"epochs": 2, "warmup_epochs": 1})
+    # The profile names the full world's 40 val ids (161-200); the tiny world renders two.
+    scl["validation"] = {"pids": [25, 26], "every": 0}
     dcl = params["dclnet"]["profiles"]["synthetic_sysu_mm01"]
     dcl.setdefault("train", {}).update(
         {"epochs": 2, "iters_per_epoch": 1, "warmup_epochs": 1, "milestones": [1]}

@@ -130,6 +130,21 @@ def test_market_layout_names_sizes_and_counts(tmp_path: Path) -> None:
     assert set(query) == test_ids
 
 
+def test_market_validation_ids_are_added_and_change_nothing_else(tmp_path: Path) -> None:
+    plain = render("market1501", {"seed": 0, **TINY["market1501"]}, tmp_path / "a")
+    counts = render(
+        "market1501", {"seed": 0, **TINY["market1501"], "num_val_ids": 2}, tmp_path / "b"
+    )
+    before, after = _digest(tmp_path / "a"), _digest(tmp_path / "b")
+    assert {k: after[k] for k in before} == before  # every other image byte-identical
+    added = sorted(set(after) - set(before))
+    assert added and all(k.startswith("bounding_box_train/") for k in added)
+    # Their own numbers after the train and test ids (2 + 3): 6 and 7.
+    assert {int(MARKET_NAME.fullmatch(Path(k).name).group(1)) for k in added} == {6, 7}
+    assert counts["val_ids"] == 2 and plain["val_ids"] == 0
+    assert counts["train"] == plain["train"] + len(added)
+
+
 def test_sysu_layout_ids_cameras_and_infrared(tmp_path: Path) -> None:
     counts = render("sysu_mm01", {"seed": 0, **TINY["sysu_mm01"]}, tmp_path)
     ids = {}
