@@ -8,8 +8,8 @@ from dataclasses import replace
 import pytest
 
 from pipeline.report import TrackResult, build_summary, comparison_plot
-from pipeline.report.expectations import Floor, Headline, TrackExpectation
 from pipeline.report.seed_sweep import SweepError, summarize_track
+from tests.track_expectations import DICL, SCL
 
 
 def results():
@@ -60,24 +60,6 @@ def test_plot_is_deterministic_png():
 
 
 # -- the learning check and the seed sweep (issue 21) --------------------------------
-SCL_EXPECTATION = TrackExpectation(
-    name="scl",
-    metrics_file="metrics/scl.json",
-    headline=Headline(metric="mAP", expected=0.6, tolerance=0.03),
-    floors=(
-        Floor(metric="mAP", over="init_mAP", margin=0.15),
-        Floor(metric="mAP", over="hist_mAP", margin=0.05),
-    ),
-)
-DICL_EXPECTATION = TrackExpectation(
-    name="dicl",
-    metrics_file="metrics/dicl.json",
-    headline=Headline(metric="mAP", expected=0.2, tolerance=0.03),
-    floors=(
-        Floor(metric="mAP", over="init_mAP", margin=0.15),
-        Floor(metric="det_recall", at_least=0.8),
-    ),
-)
 
 
 def checked(scl_metrics: dict | None = None, dicl_metrics: dict | None = None):
@@ -87,12 +69,12 @@ def checked(scl_metrics: dict | None = None, dicl_metrics: dict | None = None):
         replace(
             scl,
             metrics={**scl.metrics, **(scl_metrics or {})},
-            expectation=SCL_EXPECTATION,
+            expectation=SCL,
         ),
         replace(
             dicl,
             metrics={**dicl.metrics, "det_recall": 0.9, **(dicl_metrics or {})},
-            expectation=DICL_EXPECTATION,
+            expectation=DICL,
         ),
     ]
 
@@ -169,7 +151,7 @@ def test_the_seed_sweep_section_absent_or_present():
         1: {"mAP": 0.2, "init_mAP": 0.1, "hist_mAP": 0.2},
     }
     entry = summarize_track(
-        SCL_EXPECTATION, seeds, command="python scripts/seed_sweep.py --tracks scl", measured_on={}
+        SCL, seeds, command="python scripts/seed_sweep.py --tracks scl", measured_on={}
     )
     lines = section(build_summary(checked(), {"tracks": {"scl": entry}}), "## Seed sweep")
     assert "### Unsupervised re-id (SCL with DBSCAN pseudo labels)" in lines

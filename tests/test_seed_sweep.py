@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from pipeline.io import write_json
-from pipeline.report.expectations import Floor, Headline, TrackExpectation
 from pipeline.report.seed_sweep import (
     SweepError,
     load_sweep,
@@ -24,6 +23,7 @@ from pipeline.report.seed_sweep import (
     summarize_track,
     sweep_markdown,
 )
+from tests.track_expectations import DICL, SCL
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -38,24 +38,6 @@ def _load_script():
 
 sweep_script = _load_script()
 
-SCL = TrackExpectation(
-    name="scl",
-    metrics_file="metrics/scl.json",
-    headline=Headline(metric="mAP", expected=0.3, tolerance=0.03),
-    floors=(
-        Floor(metric="mAP", over="init_mAP", margin=0.15),
-        Floor(metric="mAP", over="hist_mAP", margin=0.05),
-    ),
-)
-DICL = TrackExpectation(
-    name="dicl",
-    metrics_file="metrics/dicl.json",
-    headline=Headline(metric="mAP", expected=0.35, tolerance=0.03),
-    floors=(
-        Floor(metric="mAP", over="init_mAP", margin=0.15),
-        Floor(metric="det_recall", at_least=0.8),
-    ),
-)
 BASELINE = "9fad583c40e5c9f99f73964e6393aac3c4a8b65c"
 
 
