@@ -32,6 +32,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
+import platform
 import shlex
 import subprocess
 import sys
@@ -189,6 +191,22 @@ def track_code(track: str) -> set[str]:
     }
 
 
+def machine() -> str:
+    """The CPU the sweep ran on ("AMD EPYC, 2 cores"): outputs agree to the byte only on
+    one kind of CPU, and the numbers move by about a seed's spread between kinds."""
+    model = platform.processor() or platform.machine() or "unknown CPU"
+    try:
+        for line in (
+            Path("/proc/cpuinfo").read_text(encoding="ascii", errors="replace").splitlines()
+        ):
+            if line.startswith("model name"):
+                model = line.partition(":")[2].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores"
+
+
 def merge_measured_on(track: str, records: Mapping[int, Mapping[str, str]]) -> dict[str, Any]:
     """One value per key when every seed agrees; else the sorted values, with a warning."""
     merged: dict[str, Any] = {}
@@ -287,7 +305,7 @@ def sweep_track(expectation: TrackExpectation, seeds: Sequence[int], collect_onl
         shown = f"{value:.3f}" if isinstance(value, (int, float)) else repr(value)
         verdict = "every floor met" if not findings else "; ".join(findings)
         progress(f"{track} seed {seed}: {headline} {shown}, {verdict}")
-    return metrics, merge_measured_on(track, measured_on)
+    return metrics, {**merge_measured_on(track, measured_on), "cpu": machine()}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -165,6 +166,12 @@ def test_an_unreadable_metrics_file_in_an_experiment_is_an_error():
         sweep_script.seed_record(broken, "scl", 2, "metrics/scl.json")
 
 
+def test_the_machine_names_the_cpu_model_and_its_cores():
+    name = sweep_script.machine()
+    assert name.endswith(f", {os.cpu_count()} cores")
+    assert not name.startswith(",")
+
+
 def test_seeds_on_different_code_are_listed_and_warned_about(capsys):
     same = {"git_commit": "a", "code_sha256": "c"}
     assert sweep_script.merge_measured_on("scl", {0: same, 1: same}) == same
@@ -185,7 +192,12 @@ def test_dry_run_prints_the_commands_and_runs_nothing(capsys):
 
 
 # -- the table maths -----------------------------------------------------------------
-MEASURED_ON = {"git_commit": BASELINE, "params_sha256": "p" * 64, "code_sha256": "c" * 64}
+MEASURED_ON = {
+    "git_commit": BASELINE,
+    "params_sha256": "p" * 64,
+    "code_sha256": "c" * 64,
+    "cpu": "AMD EPYC 7B13 64-Core Processor, 2 cores",
+}
 
 
 def scl_entry() -> dict:
@@ -290,6 +302,11 @@ def test_the_table_rows_are_the_seeds_then_mean_min_max():
         line.startswith("Headline mAP: mean 30.0, every seed within 6.0 of it;") for line in lines
     )
     assert any(f"on commit `{BASELINE[:12]}`" in line for line in lines)
+    # hashes cut to 12 characters, the CPU (what the bytes depend on) in full
+    assert any(
+        f"code sha256 `{'c' * 12}`, CPU `AMD EPYC 7B13 64-Core Processor, 2 cores`" in line
+        for line in lines
+    )
 
 
 def test_seeds_sort_as_numbers():

@@ -7,7 +7,8 @@ different times into ``reports/seed_sweep.json`` and renders the Markdown table 
 ``reports/seed_sweep.md`` and the report show. It knows nothing of DVC.
 
 A track's entry records what it was measured on (the command, the git commit of the
-experiments' baseline, hashes of their params and code) and no timestamps or paths,
+experiments' baseline, hashes of their params and code, the CPU: outputs agree to the
+byte on one kind of CPU only) and no timestamps or paths,
 so the same sweep writes the same bytes.
 """
 
@@ -139,7 +140,10 @@ _MEASURED_ON = {
     "git_commit": "commit",
     "params_sha256": "params sha256",
     "code_sha256": "code sha256",
+    "cpu": "CPU",
 }
+# Hashes are shown by their first 12 characters; other values in full.
+_HASHES = ("git_commit", "params_sha256", "code_sha256")
 
 
 def validate_sweep(data: Any) -> dict[str, Any]:
@@ -194,10 +198,11 @@ def _measured_on(measured_on: Mapping[str, Any]) -> str:
     parts = []
     for key in keys:
         value = measured_on[key]
+        width = 12 if key in _HASHES else None
         if isinstance(value, list):  # the seeds disagree (scripts/seed_sweep.py warns)
-            shown = "differs between seeds: " + ", ".join(f"`{str(v)[:12]}`" for v in value)
+            shown = "differs between seeds: " + ", ".join(f"`{str(v)[:width]}`" for v in value)
         else:
-            shown = f"`{str(value)[:12]}`"
+            shown = f"`{str(value)[:width]}`"
         parts.append(f"{_MEASURED_ON.get(key, key)} {shown}")
     return ", ".join(parts) or "(not recorded)"
 
