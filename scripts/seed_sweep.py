@@ -299,7 +299,7 @@ def sweep_track(expectation: TrackExpectation, seeds: Sequence[int], collect_onl
             expectation.metrics_file,
             from_workspace=seed == own_seed,
         )
-        findings = check_floors(expectation, metrics[seed])
+        findings = check_floors(expectation, metrics[seed], include_open=True)
         headline = expectation.headline.metric
         value = metrics[seed].get(headline)
         shown = f"{value:.3f}" if isinstance(value, (int, float)) else repr(value)

@@ -123,6 +123,17 @@ def test_an_at_least_floor_not_met():
     assert "| detection recall | 78.3 | – | – | at least 80.0 | **no** |" in lines
 
 
+def test_an_open_floor_not_met_says_why():
+    scl, dicl = checked(dicl_metrics={"det_recall": 0.795374})
+    recall = replace(DICL.floors[1], open="issue 21: the detector misses novel looks.")
+    dicl = replace(dicl, expectation=replace(DICL, floors=(DICL.floors[0], recall)))
+    lines = section(build_summary([scl, dicl]), "## Person search (DICL, weakly supervised)")
+    assert (
+        "**The detection recall is below its floor** (79.5; the floor asks at least 80.0). "
+        "Open: issue 21: the detector misses novel looks."
+    ) in lines
+
+
 def test_a_missing_baseline_says_the_check_cannot_run():
     scl, dicl = checked()
     scl = replace(scl, metrics={k: v for k, v in scl.metrics.items() if k != "hist_mAP"})

@@ -98,6 +98,7 @@ def summarize_track(
                 "margin": margin_label(floor),
                 "seeds_met": len(met),
                 "every_seed": len(met) == len(seeds),
+                **({"open": floor.open} if floor.open else {}),
             }
         )
     headline = track.headline
@@ -237,6 +238,7 @@ def _floor_lines(entry: Mapping[str, Any]) -> list[str]:
         lines.append(
             f"- `{name}`: **not met** on seed{'s' if len(short) > 1 else ''} "
             f"{', '.join(short)} ({floor['seeds_met']} of {total} met)."
+            + (f" Open: {floor['open']}" if floor.get("open") else "")
         )
     return lines
 

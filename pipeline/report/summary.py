@@ -110,15 +110,16 @@ def _verdict(result: TrackResult, check: FloorResult) -> str:
     """The plain sentence for a floor that is not met."""
     floor = check.floor
     name = _metric_name(result, floor.metric)
+    known = f" Open: {floor.open}" if floor.open else ""
     if floor.over is None:
         return (
             f"**The {name} is below its floor** ({_pct(check.value)}; the floor asks at "
-            f"least {_pct(floor.at_least)})."
+            f"least {_pct(floor.at_least)}).{known}"
         )
     return (
         f"**The trained model does not beat {_baseline_name(floor.over)}** ({name} "
         f"{_pct(check.value)} vs {_pct(check.reference)}; the floor asks "
-        f"{100 * floor.margin:+.1f})."
+        f"{100 * floor.margin:+.1f}).{known}"
     )
 
 
