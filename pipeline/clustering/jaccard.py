@@ -39,6 +39,11 @@ from pipeline.clustering.neighbours import (
     knn_from_distmat,
     l2_normalize,
 )
+from pipeline.clustering.sparse_jaccard import (
+    check_max_distance,
+    prepared_v,
+    sparse_jaccard_distance,
+)
 
 __all__ = [
     "compute_jaccard_distance",
@@ -51,7 +56,8 @@ __all__ = [
     "sparse_jaccard_distance",
 ]
 
-# Dense float64 cells per Jaccard row block (32 MiB) and min-pairs per block.
+# Dense float64 cells per Jaccard row block (32 MiB) and min-pairs per block
+# (the dense path; ``sparse_jaccard`` never builds N-wide rows).
 _BLOCK_CELLS = 1 << 22
 _BLOCK_PAIRS = 1 << 22
 # Feature values gathered per block when measuring pairs outside the kNN lists (32 MiB).
@@ -201,10 +207,7 @@ def _jaccard_blocks(
     v: sp.csr_matrix, rows: np.ndarray | None, cols: np.ndarray | None
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (first row position, float32 Jaccard block) over the requested rows."""
-    if not sp.issparse(v) or v.ndim != 2:
-        raise ValueError("V: expected a scipy sparse (N, M) matrix")
-    v = sp.csr_matrix(v, dtype=np.float32)
-    v.sort_indices()
+    v, mass = prepared_v(v)
     n = v.shape[0]
     rows = _index_set(rows, n, "rows")
     cols = _index_set(cols, n, "cols")
@@ -213,8 +216,6 @@ def _jaccard_blocks(
     holders = np.diff(by_feature.indptr)
     v_rows = v[rows]
     # sum_k max(a, b) = sum a + sum b - sum_k min(a, b): exact 0 on the diagonal.
-    row_of_entry = np.repeat(np.arange(n), np.diff(v.indptr))
-    mass = np.bincount(row_of_entry, weights=v.data.astype(np.float64), minlength=n)
     mass_rows, mass_cols = mass[rows], mass[cols]
     pairs_per_row = np.bincount(
         np.repeat(np.arange(rows.size), np.diff(v_rows.indptr)),
@@ -267,11 +268,6 @@ def jaccard_distance(
     for start, block in _jaccard_blocks(v, rows, cols):
         out[start : start + len(block)] = block
     return out
-
-
-def _check_max_distance(max_distance: float) -> None:
-    if not 0.0 <= max_distance < 1.0:
-        raise ValueError(f"max_distance={max_distance}: must lie in [0, 1) (1 keeps every pair)")
 
 
 def _encode(features, k1, k2, use_faiss, chunk_size):
@@ -333,31 +329,5 @@ def compute_sparse_jaccard_distance(
     Returns:
         (N, N) CSR float32 with sorted indices.
     """
-    _check_max_distance(max_distance)
+    check_max_distance(max_distance)
     return sparse_jaccard_distance(_encode(features, k1, k2, use_faiss, chunk_size), max_distance)
-
-
-def sparse_jaccard_distance(v: sp.csr_matrix, max_distance: float) -> sp.csr_matrix:
-    """``jaccard_distance`` over all rows, keeping only entries <= ``max_distance``.
-
-    Args:
-        v: (N, N) sparse V from ``k_reciprocal_encoding``.
-        max_distance: largest distance kept, in [0, 1).
-
-    Returns:
-        (N, N) CSR float32 with sorted indices; explicit zeros are stored.
-    """
-    _check_max_distance(max_distance)
-    n = v.shape[0]
-    parts_r, parts_c, parts_d = [], [], []
-    for start, block in _jaccard_blocks(v, None, None):
-        r, c = np.nonzero(block <= max_distance)
-        parts_r.append(r + start)
-        parts_c.append(c)
-        parts_d.append(block[r, c])
-    out = sp.csr_matrix(
-        (np.concatenate(parts_d), (np.concatenate(parts_r), np.concatenate(parts_c))),
-        shape=(n, n),
-    )
-    out.sort_indices()
-    return out
