@@ -33,6 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from pipeline.clustering.neighbours import (
+    KnnRoute,
     as_feature_matrix,
     check_list_length,
     knn,
@@ -270,11 +271,11 @@ def jaccard_distance(
     return out
 
 
-def _encode(features, k1, k2, use_faiss, chunk_size):
+def _encode(features, k1, k2, use_faiss, chunk_size, route):
     x = l2_normalize(features)
     check_list_length(k1 + 1, x.shape[0], "k1 + 1")
     check_list_length(k2, x.shape[0], "k2")
-    idx, dist = knn(x, max(k1 + 1, k2), chunk_size=chunk_size, use_faiss=use_faiss)
+    idx, dist = knn(x, max(k1 + 1, k2), chunk_size=chunk_size, use_faiss=use_faiss, route=route)
     return k_reciprocal_encoding(idx, dist, k1, k2, features=x)
 
 
@@ -285,6 +286,7 @@ def compute_jaccard_distance(
     *,
     use_faiss: bool = True,
     chunk_size: int = 1024,
+    knn_route: KnnRoute = "exact",
 ) -> np.ndarray:
     """Dense k-reciprocal Jaccard distance of L2-normalised features, for clustering.
 
@@ -297,11 +299,12 @@ def compute_jaccard_distance(
         k2: query-expansion size.
         use_faiss: kNN search with faiss (else chunked numpy).
         chunk_size: query rows per kNN block on the numpy path.
+        knn_route: "exact" or "ivf" neighbour search (``neighbours.knn``).
 
     Returns:
         (N, N) float32, symmetric, zero diagonal (up to float rounding).
     """
-    return jaccard_distance(_encode(features, k1, k2, use_faiss, chunk_size))
+    return jaccard_distance(_encode(features, k1, k2, use_faiss, chunk_size, knn_route))
 
 
 def compute_sparse_jaccard_distance(
@@ -312,6 +315,7 @@ def compute_sparse_jaccard_distance(
     max_distance: float,
     use_faiss: bool = True,
     chunk_size: int = 1024,
+    knn_route: KnnRoute = "exact",
 ) -> sp.csr_matrix:
     """Jaccard distances <= ``max_distance`` only, as a CSR matrix.
 
@@ -325,9 +329,11 @@ def compute_sparse_jaccard_distance(
         max_distance: largest distance kept (e.g. the largest DBSCAN eps).
         use_faiss: kNN search with faiss (else chunked numpy).
         chunk_size: query rows per kNN block on the numpy path.
+        knn_route: "exact" or "ivf" neighbour search (``neighbours.knn``).
 
     Returns:
         (N, N) CSR float32 with sorted indices.
     """
     check_max_distance(max_distance)
-    return sparse_jaccard_distance(_encode(features, k1, k2, use_faiss, chunk_size), max_distance)
+    v = _encode(features, k1, k2, use_faiss, chunk_size, knn_route)
+    return sparse_jaccard_distance(v, max_distance)
