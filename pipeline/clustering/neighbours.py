@@ -25,11 +25,11 @@ from pipeline.clustering.progress import progress
 KnnRoute = Literal["exact", "ivf"]
 KNN_ROUTES: tuple[str, ...] = ("exact", "ivf")
 
-# Query rows per faiss call: a multiple of faiss's BLAS query block (4096), so that the
-# chunked exact search (for progress) runs the very GEMMs of one whole call.
+# Query rows per faiss call (for progress), at least. faiss searches with BLAS when a
+# call's rows x d reach distance_compute_blas_threshold, in query blocks of
+# distance_compute_blas_query_bs rows: chunks that are whole blocks, each past the
+# threshold, run the very GEMMs (and bits) of one whole call.
 _SEARCH_ROWS = 4 * 4096
-# faiss leaves BLAS below 20 queries a call: a shorter tail joins the chunk before it.
-_MIN_TAIL = 20
 # IVF: cells of ~sqrt(N) samples, k-means on <= 64 samples a cell (faiss needs 39),
 # queries scan their 16 nearest cells (the share 16 / sqrt(N) of the data).
 IVF_PROBES = 16
@@ -87,19 +87,23 @@ def _smallest_k(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.take_along_axis(cand, order, axis=1), np.take_along_axis(vals, order, axis=1)
 
 
-def _chunks(n: int) -> list[tuple[int, int]]:
-    bounds = list(range(0, n, _SEARCH_ROWS)) + [n]
-    if len(bounds) > 2 and bounds[-1] - bounds[-2] < _MIN_TAIL:
-        del bounds[-2]
+def _chunks(n: int, d: int) -> list[tuple[int, int]]:
+    """Query row ranges whose faiss calls compute as one call over all n rows would."""
+    blas_rows = -(-faiss.cvar.distance_compute_blas_threshold // d)
+    block = faiss.cvar.distance_compute_blas_query_bs
+    step = max(_SEARCH_ROWS, -(-blas_rows // block) * block)
+    bounds = list(range(0, n, step)) + [n]
+    if len(bounds) > 2 and bounds[-1] - bounds[-2] < blas_rows:
+        del bounds[-2]  # a short tail would leave BLAS: it joins the chunk before it
     return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
 def _search(index, x: np.ndarray, k: int, desc: str, show: bool):
     """``index.search(x, k)`` in chunks of query rows, with a progress bar."""
-    n = x.shape[0]
+    n, d = x.shape
     dist = np.empty((n, k), dtype=np.float32)
     idx = np.empty((n, k), dtype=np.int64)
-    for start, stop in progress(_chunks(n), desc=desc, disable=not show):
+    for start, stop in progress(_chunks(n, d), desc=desc, disable=not show):
         dist[start:stop], idx[start:stop] = index.search(x[start:stop], k)
     return dist, idx
 

@@ -24,13 +24,24 @@ def blobs(n: int, n_ids: int, dim: int, noise: float, seed: int) -> np.ndarray:
     return x.astype(np.float32)
 
 
-def test_chunked_exact_search_is_one_faiss_call_bit_for_bit(monkeypatch):
-    x = blobs(2 * 512 + 7, 20, 16, 0.5, 0)  # a tail shorter than faiss's BLAS minimum
+@pytest.fixture()
+def small_blas_blocks(monkeypatch):
+    """faiss's BLAS path from 100 rows of 16-d on, in 256-row query blocks (then restored)."""
+    saved = faiss.cvar.distance_compute_blas_threshold, faiss.cvar.distance_compute_blas_query_bs
+    faiss.cvar.distance_compute_blas_threshold = 1600
+    faiss.cvar.distance_compute_blas_query_bs = 256
+    monkeypatch.setattr(neighbours, "_SEARCH_ROWS", 512)
+    yield
+    faiss.cvar.distance_compute_blas_threshold, faiss.cvar.distance_compute_blas_query_bs = saved
+
+
+def test_chunked_exact_search_is_one_faiss_call_bit_for_bit(small_blas_blocks):
+    x = blobs(2 * 512 + 50, 20, 16, 0.5, 0)  # a 50-row tail would leave BLAS on its own
+    assert neighbours._chunks(x.shape[0], 16) == [(0, 512), (512, 1074)]
+    assert neighbours._chunks(90, 16) == [(0, 90)]
     flat = faiss.IndexFlatL2(16)
     flat.add(x)
     dist, idx = flat.search(x, 9)
-    monkeypatch.setattr(neighbours, "_SEARCH_ROWS", 512)
-    assert neighbours._chunks(x.shape[0]) == [(0, 512), (512, 1031)]
     got_idx, got_dist = knn(x, 9)
     expected_idx, expected_dist = neighbours._put_self_first(idx, np.maximum(dist, 0.0))
     assert np.array_equal(got_idx, expected_idx)
