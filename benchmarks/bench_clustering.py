@@ -122,7 +122,10 @@ def run_case(name: str, route: str, seed: int, labels_out: Path) -> dict:
 
 
 def plot(results: list[dict], path: Path) -> None:
-    """Wall time and peak memory against N, one line per (dimension, route)."""
+    """CPU time and peak memory against N, one line per (dimension, route).
+
+    CPU seconds, not wall: on the shared 2-core machine wall time follows the load.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -132,9 +135,9 @@ def plot(results: list[dict], path: Path) -> None:
     for key in sorted({(r["dim"], r["route"]) for r in results}):
         rows = sorted((r for r in results if (r["dim"], r["route"]) == key), key=lambda r: r["n"])
         label = f"{key[0]}-d, {key[1]}"
-        axes[0].plot([r["n"] for r in rows], [r["total_wall_s"] for r in rows], "o-", label=label)
+        axes[0].plot([r["n"] for r in rows], [r["total_cpu_s"] for r in rows], "o-", label=label)
         axes[1].plot([r["n"] for r in rows], [r["peak_rss_gib"] for r in rows], "o-", label=label)
-    for ax, ylabel in zip(axes, ("wall time of one round (s)", "peak RSS (GiB)"), strict=True):
+    for ax, ylabel in zip(axes, ("CPU time of one round (s)", "peak RSS (GiB)"), strict=True):
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("samples N")
