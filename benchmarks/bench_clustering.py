@@ -1,31 +1,33 @@
-"""Benchmark: pseudo labelling at Market-1501 and MSMT17 training-set sizes.
+"""Benchmark: one pseudo-label round from Market-1501 / MSMT17 sizes up to 500,000 samples.
 
 The SpCL / Cluster Contrast recipe (k-reciprocal Jaccard distance, k1=30, k2=6;
-DBSCAN eps 0.6, min_samples 4) on random-but-clustered 2048-d features:
-12,936 samples of 751 identities (Market-1501 train) and 32,621 of 1,041
-(MSMT17 train). Each identity is a random unit direction; each sample adds the
-direction of its (random) camera, scaled 0.8, and isotropic noise of norm 2.2,
-so that cross-camera pairs of one identity are the hard ones, as in real data.
+DBSCAN eps 0.6, min_samples 4) on random-but-clustered features: 12,936 samples
+of 751 identities (Market-1501 train), 32,621 of 1,041 (MSMT17 train), and
+100,000 / 500,000 at MSMT17's 31 samples per identity, each in 2048-d (ResNet-50)
+and 256-d (the DICL embedding). Each identity is a random unit direction; each
+sample adds the direction of its (random) camera, scaled 0.8, and isotropic noise
+of norm 2.2, so that cross-camera pairs of one identity are the hard ones, as in
+real data.
 
-One child process per size, so that its peak resident memory (ru_maxrss) is its
-own. In it the kNN search and the encoding V run once; then the sparse output
-(pairs <= eps only) is built and clustered first, its peak recorded, and then the
-dense (N, N) float32 output, whose peak is the process's final high-water mark.
-Both must give identical labels.
+One child process per (case, neighbour route), so that its peak resident memory
+(ru_maxrss) is its own: normalise, kNN ("exact" faiss flat or "ivf"), encoding V,
+sparse Jaccard (pairs <= eps), DBSCAN. Labels of a route are compared (ARI) with
+those of the exact route of the same case when that ran in the same invocation.
 
-    .venv/bin/python benchmarks/bench_clustering.py --case market
-    .venv/bin/python benchmarks/bench_clustering.py --case msmt --json out.json
+    .venv/bin/python benchmarks/bench_clustering.py --case market msmt --route exact ivf
+    .venv/bin/python benchmarks/bench_clustering.py --case 500k-256 --route ivf \
+        --json reports/bench_clustering.json --plot reports/bench_clustering.png
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,9 +38,17 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-# (samples, identities, cameras) of the training sets.
-CASES = {"market": (12_936, 751, 6), "msmt": (32_621, 1_041, 15)}
-DIM = 2048
+# name: (samples, identities, cameras, dimension). Beyond MSMT17: its 31 samples an id.
+CASES = {
+    "market": (12_936, 751, 6, 2048),
+    "msmt": (32_621, 1_041, 15, 2048),
+    "msmt-256": (32_621, 1_041, 15, 256),
+    "100k": (100_000, 3_226, 15, 2048),
+    "100k-256": (100_000, 3_226, 15, 256),
+    "500k": (500_000, 16_129, 15, 2048),
+    "500k-256": (500_000, 16_129, 15, 256),
+}
+ROUTES = ("exact", "ivf")
 # Norms of the camera offset and of the noise, against unit identity centres:
 # chosen so that DBSCAN finds most identities but not all (on the Market size:
 # ~870 clusters for 751 ids, ~10% outliers, NMI ~0.97).
@@ -68,10 +78,9 @@ def peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
 
 
-def run_case(name: str, seed: int) -> dict:
+def run_case(name: str, route: str, seed: int, labels_out: Path) -> dict:
     from pipeline.clustering import (
         cluster,
-        jaccard_distance,
         k_reciprocal_encoding,
         knn,
         l2_normalize,
@@ -79,9 +88,10 @@ def run_case(name: str, seed: int) -> dict:
         sparse_jaccard_distance,
     )
 
-    n, n_ids, n_cams = CASES[name]
-    feats, ids = clustered_features(n, n_ids, n_cams, DIM, seed)
-    out: dict = {"case": name, "n": n, "dim": DIM, "ids": n_ids, "rss_inputs_gib": peak_rss_gib()}
+    n, n_ids, n_cams, dim = CASES[name]
+    feats, ids = clustered_features(n, n_ids, n_cams, dim, seed)
+    out: dict = {"case": name, "route": route, "n": n, "dim": dim, "ids": n_ids}
+    out["rss_inputs_gib"] = peak_rss_gib()
     out["load_average_1min"] = os.getloadavg()[0]  # the machine is shared: wall times vary
     t: dict[str, float] = {}
 
@@ -93,56 +103,95 @@ def run_case(name: str, seed: int) -> dict:
         return result
 
     x = timed("normalize", l2_normalize, feats)
-    idx, dist = timed("knn", knn, x, K1 + 1)
+    del feats
+    idx, dist = timed("knn", knn, x, K1 + 1, route=route)
     v = timed("encode", k_reciprocal_encoding, idx, dist, K1, K2, features=x)
     out["v_nnz_per_row"] = v.nnz / n
-
-    near = timed("sparse_jaccard", sparse_jaccard_distance, v, EPS)
-    labels_sparse = timed("sparse_dbscan", cluster, near, "dbscan", EPS, MIN_SAMPLES)
-    out["sparse_nnz_per_row"] = near.nnz / n
-    out["sparse_peak_rss_gib"] = peak_rss_gib()
-    del near
-    gc.collect()
-
-    dense = timed("dense_jaccard", jaccard_distance, v)
-    labels = timed("dense_dbscan", cluster, dense, "dbscan", EPS, MIN_SAMPLES)
-    out["dense_peak_rss_gib"] = peak_rss_gib()
-    out["dense_matrix_gib"] = dense.nbytes / 2**30
-    out["labels_identical"] = bool(np.array_equal(labels, labels_sparse))
-    for storage in ("sparse", "dense"):
-        steps = ("normalize", "knn", "encode", f"{storage}_jaccard", f"{storage}_dbscan")
-        for clock in ("wall", "cpu"):
-            out[f"{storage}_total_{clock}_s"] = sum(t[f"{s}_{clock}_s"] for s in steps)
+    del idx, dist
+    near = timed("jaccard", sparse_jaccard_distance, v, EPS)
+    out["jaccard_nnz_per_row"] = near.nnz / n
+    del v
+    labels = timed("dbscan", cluster, near, "dbscan", EPS, MIN_SAMPLES)
+    out["peak_rss_gib"] = peak_rss_gib()
+    for clock in ("wall", "cpu"):
+        out[f"total_{clock}_s"] = sum(v for k, v in t.items() if k.endswith(f"_{clock}_s"))
     out.update(t)
-    out.update({f"quality_{k}": v for k, v in label_quality(labels, ids).items()})
+    out.update({f"quality_{k}": q for k, q in label_quality(labels, ids).items()})
+    np.save(labels_out, labels)
     return out
+
+
+def plot(results: list[dict], path: Path) -> None:
+    """CPU time and peak memory against N, one line per (dimension, route).
+
+    CPU seconds, not wall: on the shared 2-core machine wall time follows the load.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for key in sorted({(r["dim"], r["route"]) for r in results}):
+        rows = sorted((r for r in results if (r["dim"], r["route"]) == key), key=lambda r: r["n"])
+        label = f"{key[0]}-d, {key[1]}"
+        axes[0].plot([r["n"] for r in rows], [r["total_cpu_s"] for r in rows], "o-", label=label)
+        axes[1].plot([r["n"] for r in rows], [r["peak_rss_gib"] for r in rows], "o-", label=label)
+    for ax, ylabel in zip(axes, ("CPU time of one round (s)", "peak RSS (GiB)"), strict=True):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("samples N")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    fig.suptitle("Pseudo-label round (kNN, Jaccard, DBSCAN) on 2 shared cores")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100, metadata={"Software": None})  # no version/date: deterministic
+    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--case", choices=[*CASES, "all"], default="market")
+    parser.add_argument("--case", nargs="+", choices=list(CASES), default=["market"])
+    parser.add_argument("--route", nargs="+", choices=ROUTES, default=["exact"])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", type=Path, help="write the results here")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--json", type=Path, help="write the results here (merged by case, route)")
+    parser.add_argument("--plot", type=Path, help="plot time and memory against N from --json")
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(run_case(args.case, args.seed)))
+        route, labels_out = args.child
+        print(json.dumps(run_case(args.case[0], route, args.seed, Path(labels_out))))
         return
     results = []
-    for name in CASES if args.case == "all" else [args.case]:
-        cmd = [sys.executable, __file__, "--child", "--case", name, "--seed", str(args.seed)]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=True)
-        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
-        for key, value in results[-1].items():
-            print(
-                f"{name:7s} {key:28s} {value:.4g}"
-                if isinstance(value, float)
-                else f"{name:7s} {key:28s} {value}"
-            )
-    if args.json:
-        from pipeline.io import write_json
+    if args.json and args.json.exists():
+        results = json.loads(args.json.read_text())
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.case:
+            for route in args.route:
+                labels = Path(tmp) / f"{name}-{route}.npy"
+                cmd = [sys.executable, __file__, "--case", name, "--seed", str(args.seed)]
+                cmd += ["--child", route, str(labels)]
+                done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
+                row = json.loads(done.stdout.strip().splitlines()[-1])
+                exact = Path(tmp) / f"{name}-exact.npy"
+                if route != "exact" and exact.exists():
+                    from sklearn.metrics import adjusted_rand_score
 
-        write_json(args.json, results)
+                    row["ari_vs_exact"] = adjusted_rand_score(np.load(exact), np.load(labels))
+                results = [r for r in results if (r["case"], r["route"]) != (name, route)]
+                results.append(row)
+                for key, value in row.items():
+                    shown = f"{value:.4g}" if isinstance(value, float) else value
+                    print(f"{name:9s} {route:5s} {key:28s} {shown}", flush=True)
+                if args.json:
+                    from pipeline.io import write_json
+
+                    results.sort(key=lambda r: (r["dim"], r["n"], r["route"]))
+                    write_json(args.json, results)
+    if args.plot:
+        plot(results, args.plot)
 
 
 if __name__ == "__main__":

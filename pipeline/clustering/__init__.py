@@ -1,7 +1,9 @@
 """Pseudo labels for unsupervised re-id, shared by the SCL track and DICL.
 
-- ``neighbours``: exact kNN ranked lists (faiss or chunked numpy), self first.
+- ``neighbours``: kNN ranked lists, self first: exact (faiss or chunked numpy) or faiss IVF.
 - ``jaccard``: k-reciprocal Jaccard distance (Zhong et al., CVPR 2017).
+- ``sparse_jaccard``: its pairs within a radius, in time and memory linear in the pairs.
+- ``progress``: progress bars that appear only on long steps.
 - ``pseudo_labels``: DBSCAN / HDBSCAN with deterministic labels and an outlier policy.
 - ``cannot_link``: DICL's context rule (two boxes of one image never share a cluster).
 - ``reliability``: SpCL's independence / compactness criterion over three eps.

@@ -33,11 +33,17 @@ import numpy as np
 import scipy.sparse as sp
 
 from pipeline.clustering.neighbours import (
+    KnnRoute,
     as_feature_matrix,
     check_list_length,
     knn,
     knn_from_distmat,
     l2_normalize,
+)
+from pipeline.clustering.sparse_jaccard import (
+    check_max_distance,
+    prepared_v,
+    sparse_jaccard_distance,
 )
 
 __all__ = [
@@ -51,7 +57,8 @@ __all__ = [
     "sparse_jaccard_distance",
 ]
 
-# Dense float64 cells per Jaccard row block (32 MiB) and min-pairs per block.
+# Dense float64 cells per Jaccard row block (32 MiB) and min-pairs per block
+# (the dense path; ``sparse_jaccard`` never builds N-wide rows).
 _BLOCK_CELLS = 1 << 22
 _BLOCK_PAIRS = 1 << 22
 # Feature values gathered per block when measuring pairs outside the kNN lists (32 MiB).
@@ -201,10 +208,7 @@ def _jaccard_blocks(
     v: sp.csr_matrix, rows: np.ndarray | None, cols: np.ndarray | None
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (first row position, float32 Jaccard block) over the requested rows."""
-    if not sp.issparse(v) or v.ndim != 2:
-        raise ValueError("V: expected a scipy sparse (N, M) matrix")
-    v = sp.csr_matrix(v, dtype=np.float32)
-    v.sort_indices()
+    v, mass = prepared_v(v)
     n = v.shape[0]
     rows = _index_set(rows, n, "rows")
     cols = _index_set(cols, n, "cols")
@@ -213,8 +217,6 @@ def _jaccard_blocks(
     holders = np.diff(by_feature.indptr)
     v_rows = v[rows]
     # sum_k max(a, b) = sum a + sum b - sum_k min(a, b): exact 0 on the diagonal.
-    row_of_entry = np.repeat(np.arange(n), np.diff(v.indptr))
-    mass = np.bincount(row_of_entry, weights=v.data.astype(np.float64), minlength=n)
     mass_rows, mass_cols = mass[rows], mass[cols]
     pairs_per_row = np.bincount(
         np.repeat(np.arange(rows.size), np.diff(v_rows.indptr)),
@@ -269,16 +271,11 @@ def jaccard_distance(
     return out
 
 
-def _check_max_distance(max_distance: float) -> None:
-    if not 0.0 <= max_distance < 1.0:
-        raise ValueError(f"max_distance={max_distance}: must lie in [0, 1) (1 keeps every pair)")
-
-
-def _encode(features, k1, k2, use_faiss, chunk_size):
+def _encode(features, k1, k2, use_faiss, chunk_size, route):
     x = l2_normalize(features)
     check_list_length(k1 + 1, x.shape[0], "k1 + 1")
     check_list_length(k2, x.shape[0], "k2")
-    idx, dist = knn(x, max(k1 + 1, k2), chunk_size=chunk_size, use_faiss=use_faiss)
+    idx, dist = knn(x, max(k1 + 1, k2), chunk_size=chunk_size, use_faiss=use_faiss, route=route)
     return k_reciprocal_encoding(idx, dist, k1, k2, features=x)
 
 
@@ -289,6 +286,7 @@ def compute_jaccard_distance(
     *,
     use_faiss: bool = True,
     chunk_size: int = 1024,
+    knn_route: KnnRoute = "exact",
 ) -> np.ndarray:
     """Dense k-reciprocal Jaccard distance of L2-normalised features, for clustering.
 
@@ -301,11 +299,12 @@ def compute_jaccard_distance(
         k2: query-expansion size.
         use_faiss: kNN search with faiss (else chunked numpy).
         chunk_size: query rows per kNN block on the numpy path.
+        knn_route: "exact" or "ivf" neighbour search (``neighbours.knn``).
 
     Returns:
         (N, N) float32, symmetric, zero diagonal (up to float rounding).
     """
-    return jaccard_distance(_encode(features, k1, k2, use_faiss, chunk_size))
+    return jaccard_distance(_encode(features, k1, k2, use_faiss, chunk_size, knn_route))
 
 
 def compute_sparse_jaccard_distance(
@@ -316,6 +315,7 @@ def compute_sparse_jaccard_distance(
     max_distance: float,
     use_faiss: bool = True,
     chunk_size: int = 1024,
+    knn_route: KnnRoute = "exact",
 ) -> sp.csr_matrix:
     """Jaccard distances <= ``max_distance`` only, as a CSR matrix.
 
@@ -329,35 +329,11 @@ def compute_sparse_jaccard_distance(
         max_distance: largest distance kept (e.g. the largest DBSCAN eps).
         use_faiss: kNN search with faiss (else chunked numpy).
         chunk_size: query rows per kNN block on the numpy path.
+        knn_route: "exact" or "ivf" neighbour search (``neighbours.knn``).
 
     Returns:
         (N, N) CSR float32 with sorted indices.
     """
-    _check_max_distance(max_distance)
-    return sparse_jaccard_distance(_encode(features, k1, k2, use_faiss, chunk_size), max_distance)
-
-
-def sparse_jaccard_distance(v: sp.csr_matrix, max_distance: float) -> sp.csr_matrix:
-    """``jaccard_distance`` over all rows, keeping only entries <= ``max_distance``.
-
-    Args:
-        v: (N, N) sparse V from ``k_reciprocal_encoding``.
-        max_distance: largest distance kept, in [0, 1).
-
-    Returns:
-        (N, N) CSR float32 with sorted indices; explicit zeros are stored.
-    """
-    _check_max_distance(max_distance)
-    n = v.shape[0]
-    parts_r, parts_c, parts_d = [], [], []
-    for start, block in _jaccard_blocks(v, None, None):
-        r, c = np.nonzero(block <= max_distance)
-        parts_r.append(r + start)
-        parts_c.append(c)
-        parts_d.append(block[r, c])
-    out = sp.csr_matrix(
-        (np.concatenate(parts_d), (np.concatenate(parts_r), np.concatenate(parts_c))),
-        shape=(n, n),
-    )
-    out.sort_indices()
-    return out
+    check_max_distance(max_distance)
+    v = _encode(features, k1, k2, use_faiss, chunk_size, knn_route)
+    return sparse_jaccard_distance(v, max_distance)

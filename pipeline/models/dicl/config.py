@@ -61,6 +61,8 @@ def add_dicl_config(cfg: CN) -> None:
 
     # Pseudo labels before each epoch: Jaccard (k1, k2) + DBSCAN at three eps.
     cfg.MODEL.DICL.PSEUDO = CN()
+    # Neighbour search of the Jaccard distance: "exact" or "ivf" (approximate).
+    cfg.MODEL.DICL.PSEUDO.KNN = "exact"
     cfg.MODEL.DICL.PSEUDO.K1 = 30
     cfg.MODEL.DICL.PSEUDO.K2 = 6
     cfg.MODEL.DICL.PSEUDO.EPS = (0.68, 0.70, 0.72)
@@ -202,6 +204,7 @@ def build_cfg(
 
     p = settings.pseudo_labels
     cfg.MODEL.DICL.PSEUDO.K1, cfg.MODEL.DICL.PSEUDO.K2 = p.k1, p.k2
+    cfg.MODEL.DICL.PSEUDO.KNN = p.knn
     cfg.MODEL.DICL.PSEUDO.EPS = tuple(p.eps)
     cfg.MODEL.DICL.PSEUDO.MIN_SAMPLES = p.min_samples
     cfg.MODEL.DICL.PSEUDO.CONTEXT = p.context

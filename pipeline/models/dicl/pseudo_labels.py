@@ -29,6 +29,7 @@ from pipeline.clustering import (
 class PseudoLabelConfig:
     """Clustering settings (``person_search.pseudo_labels``)."""
 
+    knn: str = "exact"
     k1: int = 30
     k2: int = 6
     eps: tuple[float, float, float] = (0.68, 0.70, 0.72)
@@ -42,6 +43,7 @@ class PseudoLabelConfig:
         """From ``cfg.MODEL.DICL.PSEUDO``."""
         p = cfg.MODEL.DICL.PSEUDO
         return cls(
+            knn=p.KNN,
             k1=p.K1,
             k2=p.K2,
             eps=tuple(p.EPS),
@@ -98,7 +100,7 @@ def assign_pseudo_labels(
         labels = np.arange(n, dtype=np.int64)
     else:
         distance = compute_sparse_jaccard_distance(
-            feats, config.k1, config.k2, max_distance=max(config.eps)
+            feats, config.k1, config.k2, max_distance=max(config.eps), knn_route=config.knn
         )
         if config.reliability:
             result = reliable_cluster(

@@ -58,6 +58,7 @@ def pseudo_labels(
     *,
     lambda_g: float,
     method: str,
+    knn: str = "exact",
     k1: int,
     k2: int,
     eps: float,
@@ -67,12 +68,13 @@ def pseudo_labels(
 
     DBSCAN reads a sparse Jaccard matrix holding only pairs within ``eps`` (the
     pairs it can link), so memory stays linear in N; HDBSCAN needs the dense one.
+    ``knn`` picks the neighbour search ("exact" or the approximate "ivf").
     """
     mixed = mixed_embedding(global_feats, local_feats, lambda_g).numpy()
     if method == "dbscan":
-        distance = compute_sparse_jaccard_distance(mixed, k1, k2, max_distance=eps)
+        distance = compute_sparse_jaccard_distance(mixed, k1, k2, max_distance=eps, knn_route=knn)
     else:
-        distance = compute_jaccard_distance(mixed, k1, k2)
+        distance = compute_jaccard_distance(mixed, k1, k2, knn_route=knn)
     return cluster(distance, method, eps, min_samples, outliers="drop")
 
 

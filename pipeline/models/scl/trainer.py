@@ -175,6 +175,7 @@ class SCLTrainer:
                 loc,
                 lambda_g=self.settings.selection.lambda_g,
                 method=c.method,
+                knn=c.knn,
                 k1=c.k1,
                 k2=c.k2,
                 eps=c.eps,

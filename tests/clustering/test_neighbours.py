@@ -1,0 +1,86 @@
+"""Neighbour-search routes: the chunked exact search and the approximate IVF route."""
+
+from __future__ import annotations
+
+import typing
+
+import faiss
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from pipeline.clustering import neighbours
+from pipeline.clustering.jaccard import compute_sparse_jaccard_distance
+from pipeline.clustering.neighbours import KNN_ROUTES, knn
+from pipeline.clustering.pseudo_labels import cluster
+from pipeline.models.dicl.settings import PseudoLabelSettings
+from pipeline.models.scl.settings import ClusteringSettings
+
+
+def blobs(n: int, n_ids: int, dim: int, noise: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_ids, dim))
+    x = centres[rng.integers(0, n_ids, n)] + noise * rng.normal(size=(n, dim))
+    return x.astype(np.float32)
+
+
+@pytest.fixture()
+def small_blas_blocks(monkeypatch):
+    """faiss's BLAS path from 100 rows of 16-d on, in 256-row query blocks (then restored)."""
+    saved = faiss.cvar.distance_compute_blas_threshold, faiss.cvar.distance_compute_blas_query_bs
+    faiss.cvar.distance_compute_blas_threshold = 1600
+    faiss.cvar.distance_compute_blas_query_bs = 256
+    monkeypatch.setattr(neighbours, "_SEARCH_ROWS", 512)
+    yield
+    faiss.cvar.distance_compute_blas_threshold, faiss.cvar.distance_compute_blas_query_bs = saved
+
+
+def test_chunked_exact_search_is_one_faiss_call_bit_for_bit(small_blas_blocks):
+    x = blobs(2 * 512 + 50, 20, 16, 0.5, 0)  # a 50-row tail would leave BLAS on its own
+    assert neighbours._chunks(x.shape[0], 16) == [(0, 512), (512, 1074)]
+    assert neighbours._chunks(90, 16) == [(0, 90)]
+    flat = faiss.IndexFlatL2(16)
+    flat.add(x)
+    dist, idx = flat.search(x, 9)
+    got_idx, got_dist = knn(x, 9)
+    expected_idx, expected_dist = neighbours._put_self_first(idx, np.maximum(dist, 0.0))
+    assert np.array_equal(got_idx, expected_idx)
+    assert np.array_equal(got_dist.view(np.uint32), expected_dist.view(np.uint32))
+
+
+def test_ivf_route_gives_the_exact_routes_labels():
+    x = blobs(1500, 40, 32, 0.35, 1)
+    labels = {
+        route: cluster(
+            compute_sparse_jaccard_distance(x, 20, 6, max_distance=0.6, knn_route=route),
+            "dbscan",
+            0.6,
+            4,
+        )
+        for route in KNN_ROUTES
+    }
+    assert labels["exact"].max() >= 30  # the problem has structure to agree on
+    assert adjusted_rand_score(labels["exact"], labels["ivf"]) >= 0.99
+
+
+def test_ivf_lists_are_ranked_self_first_and_deterministic():
+    x = blobs(900, 12, 24, 0.6, 2)
+    idx, dist = knn(x, 11, route="ivf")
+    again = knn(x, 11, route="ivf")
+    assert np.array_equal(idx, again[0]) and np.array_equal(dist, again[1])
+    assert np.array_equal(idx[:, 0], np.arange(900)) and (np.diff(dist, axis=1) >= 0).all()
+    exact, _ = knn(x, 11)
+    recall = np.mean([len(set(a) & set(b)) / 11 for a, b in zip(idx, exact, strict=True)])
+    assert recall > 0.9
+
+
+def test_unknown_route_is_named():
+    with pytest.raises(ValueError, match="knn='hnsw'"):
+        knn(np.eye(4, dtype=np.float32), 2, route="hnsw")
+
+
+@pytest.mark.parametrize("settings", [ClusteringSettings, PseudoLabelSettings])
+def test_settings_offer_the_library_routes_with_exact_default(settings):
+    field = settings.model_fields["knn"]
+    assert field.default == "exact"
+    assert typing.get_args(field.annotation) == KNN_ROUTES
