@@ -42,6 +42,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pipeline.cpu_kernels import cpu_model
 from pipeline.io import write_json, write_text
 from pipeline.params import load_params, load_yaml
 from pipeline.report.expectations import (
@@ -194,16 +195,7 @@ def track_code(track: str) -> set[str]:
 def machine() -> str:
     """The CPU the sweep ran on ("AMD EPYC, 2 cores"): outputs agree to the byte only on
     one kind of CPU, and the numbers move by about a seed's spread between kinds."""
-    model = platform.processor() or platform.machine() or "unknown CPU"
-    try:
-        for line in (
-            Path("/proc/cpuinfo").read_text(encoding="ascii", errors="replace").splitlines()
-        ):
-            if line.startswith("model name"):
-                model = line.partition(":")[2].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model() or platform.processor() or platform.machine() or "unknown CPU"
     return f"{model}, {os.cpu_count()} cores"
 
 

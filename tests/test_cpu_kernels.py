@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cpu_kernels import AVX2_PINS, CPU_ISA_VARIABLE, cpu_flags, pin_cpu_kernels
+from pipeline.cpu_kernels import (
+    AVX2_PINS,
+    CPU_ISA_VARIABLE,
+    cpu_flags,
+    cpu_model,
+    pin_cpu_kernels,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 AVX512_MACHINE = {"avx2", "fma", "avx512f", "avx512bw"}
@@ -66,6 +72,15 @@ def test_cpu_flags_reads_the_flags_line(tmp_path):
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx2 fma\nbugs\t\t: spectre\n")
     assert cpu_flags(cpuinfo) == {"fpu", "avx2", "fma"}
     assert cpu_flags(tmp_path / "missing") == frozenset()
+
+
+def test_cpu_model_reads_the_model_name_line(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(
+        "processor\t: 0\nmodel\t\t: 2\nmodel name\t: AMD EPYC 9B45\nflags\t\t: fpu\n"
+    )
+    assert cpu_model(cpuinfo) == "AMD EPYC 9B45"
+    assert cpu_model(tmp_path / "missing") is None
 
 
 def _stage_env(**extra: str) -> dict[str, str]:

@@ -15,7 +15,7 @@ k-means, per-query search); faiss's HNSW is not (its threaded build order varies
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import faiss
 import numpy as np
@@ -23,7 +23,7 @@ import numpy as np
 from pipeline.clustering.progress import progress
 
 KnnRoute = Literal["exact", "ivf"]
-KNN_ROUTES: tuple[str, ...] = ("exact", "ivf")
+KNN_ROUTES: tuple[str, ...] = get_args(KnnRoute)
 
 # Query rows per faiss call (for progress), at least. faiss searches with BLAS when a
 # call's rows x d reach distance_compute_blas_threshold, in query blocks of
