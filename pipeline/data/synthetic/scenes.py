@@ -29,7 +29,9 @@ from pipeline.data.synthetic.identities import Identity
 MAX_COVER = 0.35
 MIN_LABELLED_HEIGHT = 45.0
 MIN_BYSTANDER_HEIGHT = 28.0
-# Below this visible share a person is hidden and gets no box, as in the real annotations.
+# Below this share of its whole box a person shows too little to be boxed, as in the real
+# annotations: hidden behind others or objects, or cut off by the frame edge (a few-pixel
+# sliver of a bystander walking out of the picture is nobody's annotation).
 MIN_VISIBLE = 0.1
 # A labelled person must show at least this share (else the scene is laid out again).
 MIN_LABELLED_VISIBLE = 0.15
@@ -69,12 +71,18 @@ def _cover(
 def _clip(
     extent: tuple[float, float, float, float], width: int, height: int, tall: float, visible: float
 ) -> SceneBox:
-    """Whole-pixel box clipped to the image; None when (almost) nothing of the person shows."""
+    """Whole-pixel box clipped to the image; None when (almost) nothing of the person shows.
+
+    ``visible`` is the share of the clipped box the person's pixels fill; a person
+    is boxed when they fill at least ``MIN_VISIBLE`` of the whole, unclipped box, so
+    truncation by the frame hides a person the way occlusion does.
+    """
     x0, y0 = max(math.floor(extent[0]), 0), max(math.floor(extent[1]), 0)
     x1, y1 = min(math.ceil(extent[2]), width), min(math.ceil(extent[3]), height)
-    if x1 - x0 < 2 or y1 - y0 < 2 or visible < MIN_VISIBLE:
-        return SceneBox(None, True, visible)
     full = (extent[2] - extent[0]) * (extent[3] - extent[1])
+    shown = visible * (x1 - x0) * (y1 - y0) / full if full > 0 else 0.0
+    if x1 - x0 < 2 or y1 - y0 < 2 or shown < MIN_VISIBLE:
+        return SceneBox(None, True, visible)
     hard = (y1 - y0) < 60 or (x1 - x0) * (y1 - y0) < 0.7 * full or tall < 60 or visible < 0.25
     return SceneBox((x0, y0, x1 - x0, y1 - y0), hard, visible)
 
