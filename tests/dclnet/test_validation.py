@@ -117,3 +117,12 @@ def test_named_pids_are_held_out_exactly(tiny_vi):
         split_validation_ids(rows, 2, seed=0, named=[2, 9])  # 9 is a test identity
     with pytest.raises(ValueError, match="pids"):
         DclnetSettings.model_validate({**TINY_SETTINGS, "validation": {"ids": 3, "pids": [1, 2]}})
+    with pytest.raises(ValueError, match="not all distinct"):
+        DclnetSettings.model_validate({**TINY_SETTINGS, "validation": {"ids": 2, "pids": [1, 1]}})
+
+
+def test_listed_pids_wait_for_ids(tiny_vi):
+    # The synthetic profile lists its validation ids but trains on them (ids 0), as the
+    # SYSU-MM01 protocol trains on train + val; `-S ...validation.ids=40` holds them out.
+    off = DclnetSettings.model_validate({**TINY_SETTINGS, "validation": {"ids": 0, "pids": [4, 2]}})
+    assert off.validation.ids == 0 and off.validation.pids == [4, 2]

@@ -101,9 +101,10 @@ class ValidationSettings(Settings):
     """Identities held out of training and scored like the test set, to choose settings on.
 
     ``ids`` train identities (drawn with ``seed`` among those seen in both
-    modalities) leave training; their infrared images are the queries and their
-    visible images the gallery of the SYSU-MM01 all-search single-shot protocol
-    (RegDB: thermal->visible). 0 = off, the paper's setting (train on every id).
+    modalities, or the listed ``pids``) leave training; their infrared images are the
+    queries and their visible images the gallery of the SYSU-MM01 all-search
+    single-shot protocol (RegDB: thermal->visible). 0 = off, the paper's setting
+    (train on every id); listed ``pids`` wait for ``ids`` to be set to their count.
     """
 
     ids: int = Field(0, ge=0, description="train identities held out; 0 = off")
@@ -116,10 +117,12 @@ class ValidationSettings(Settings):
 
     @model_validator(mode="after")
     def _ids_or_pids(self) -> ValidationSettings:
-        if self.pids and (self.ids != len(self.pids) or len(set(self.pids)) != len(self.pids)):
+        if len(set(self.pids)) != len(self.pids):
+            raise ValueError(f"pids: {len(self.pids)} ids listed, not all distinct")
+        if self.ids and self.pids and self.ids != len(self.pids):
             raise ValueError(
-                f"pids: {len(self.pids)} ids listed (distinct?) but ids is {self.ids}; "
-                "set ids to the number of listed pids"
+                f"pids: {len(self.pids)} ids listed but ids is {self.ids}; "
+                "set ids to the number of listed pids (0 = validation off)"
             )
         return self
 
