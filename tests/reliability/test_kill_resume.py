@@ -19,9 +19,10 @@ DVC and a kill, as a user meets it:
   refuse ("... is busy ... remove '.dvc/tmp/rwlock' and try again"), deleting
   that file once no DVC process runs is the fix DVC itself names.
 
-DVC removes a stage's outputs before running it, so after a kill there is no
-output at all, never a partial one; the resume state lives beside it in
-``models/.<track>.resume/`` (not a DVC output) and is deleted on success.
+The stage's outputs are ``persist: true`` (DVC leaves them alone) and replaced only
+when a run succeeds, so after a kill they are the previous run's, never a partial
+one; the resume state lives beside them in ``models/.<track>.resume/`` (not a DVC
+output) and is deleted on success.
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ def kill_stage(
     """
     module = TRACKS[track][2]
     checkpoint = resume_dir(tiny.root / "models" / track) / CHECKPOINT[track]
+    before = tiny.dvc_outputs(track)
     dvc = start_repro(tiny, track)
     try:
         stage = wait_for(lambda: stage_process(dvc, module), dvc, f"{module} started")
@@ -123,8 +125,8 @@ def kill_stage(
     assert dvc.returncode != 0
     if not whole_group:
         assert f"failed to reproduce 'train_{track}'" in out, out[-2000:]
-    # DVC removed the old outputs before running; the killed stage wrote none.
-    assert not (tiny.root / "models" / track).exists()
+    # The killed stage wrote nothing over the previous outputs (persist: true).
+    assert tiny.dvc_outputs(track) == before
     if after_checkpoint:
         assert checkpoint.is_file()
     return out or ""

@@ -1,0 +1,137 @@
+"""A failed, refused or killed stage leaves every earlier output in place (issue 25).
+
+DVC deletes a stage's outputs before running its command unless they are
+``persist: true``; the cache-less ones (metrics, plots, reports) could then never
+come back. dvc.yaml marks every train, eval and report output persistent, and the
+stages replace their outputs atomically only when they succeed, so a bad
+parameter, a required tracking server that is down, or a SIGKILL mid-training
+leaves the previous run's files byte for byte (SCL in a tiny copy stands for all).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.checkpoint import resume_dir
+from pipeline.params import load_params
+from tests.pipeline.conftest import dump_yaml, make_tiny_repo
+from tests.reliability.conftest import TinyRepo, lengthen_schedules, tree_md5
+from tests.reliability.test_kill_resume import stage_process, wait_for
+from tests.reliability.test_tracking_failures import closed_port
+
+pytestmark = pytest.mark.slow
+
+OUTPUTS = ("models/scl", "plots/scl/train", "plots/scl/eval", "metrics/scl.json")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> TinyRepo:
+    """A tiny copy where `dvc repro eval_scl` has run once: the outputs to keep."""
+    root, env = make_tiny_repo(tmp_path_factory.mktemp("keep"), lengthen_schedules)
+    env = {**env, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    tiny = TinyRepo(root, env, tmp_path_factory.mktemp("keep-scratch"))
+    tiny.env = tiny.stage_env()  # a private MLflow store for every DVC run below
+    tiny.dvc("repro", "eval_scl")
+    return tiny
+
+
+def outputs_md5(tiny: TinyRepo) -> dict[str, str]:
+    digests = {}
+    for rel in OUTPUTS:
+        path = tiny.root / rel
+        assert path.exists(), f"{rel} missing"
+        if path.is_dir():
+            digests.update(tree_md5(path))
+        else:
+            digests[rel] = hashlib.md5(path.read_bytes()).hexdigest()
+    return digests
+
+
+def failing_repro(tiny: TinyRepo, *args: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        ["dvc", "repro", *args], cwd=tiny.root, env=tiny.env, capture_output=True, text=True
+    )
+    assert proc.returncode != 0, proc.stdout[-2000:]
+    proc.output = proc.stdout + proc.stderr
+    return proc
+
+
+def test_dvc_yaml_keeps_every_uncached_output():
+    # Data outputs are cached (`dvc checkout` brings them back); the rest must persist.
+    stages = yaml.safe_load((Path(__file__).resolve().parents[2] / "dvc.yaml").read_text())["stages"]
+    for name, stage in stages.items():
+        if name in ("download", "convert"):
+            continue
+        for out in stage["outs"] + stage.get("metrics", []) + stage.get("plots", []):
+            if isinstance(out, dict):
+                (path, flags), = out.items()
+                assert flags.get("persist") is True, f"{name}: {path} is not persist: true"
+            else:
+                pytest.fail(f"{name}: {out} is not persist: true")
+
+
+def test_a_bad_param_keeps_the_outputs(trained):
+    before = outputs_md5(trained)
+    params_file = trained.root / "params.yaml"
+    original = params_file.read_bytes()
+    params = load_params(params_file)
+    params["scl"]["profiles"]["synthetic_market1501"]["train"]["epochs"] = "three"
+    dump_yaml(params, params_file)
+    try:
+        proc = failing_repro(trained, "eval_scl")
+        assert "train.epochs" in proc.output, proc.output[-2000:]
+    finally:
+        params_file.write_bytes(original)
+    assert outputs_md5(trained) == before
+
+
+def test_a_tracking_outage_with_tracking_required_keeps_the_outputs(trained):
+    before = outputs_md5(trained)
+    params_file = trained.root / "params.yaml"
+    original = params_file.read_bytes()
+    params = load_params(params_file)
+    params["tracking"] = {"uri": f"http://127.0.0.1:{closed_port()}", "required": True}
+    dump_yaml(params, params_file)
+    try:
+        # `tracking` is no stage parameter: force the stage, as a user retrying would.
+        proc = failing_repro(trained, "-f", "-s", "train_scl")
+        assert "tracking.required is true" in proc.output, proc.output[-2000:]
+    finally:
+        params_file.write_bytes(original)
+    assert outputs_md5(trained) == before
+
+
+def test_a_killed_training_keeps_the_outputs(trained):
+    before = outputs_md5(trained)
+    checkpoint = resume_dir(trained.root / "models" / "scl") / "last.pt"
+    dvc = subprocess.Popen(
+        ["dvc", "repro", "-f", "-s", "train_scl"],
+        cwd=trained.root,
+        env=trained.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        stage = wait_for(lambda: stage_process(dvc, "stages.train_scl"), dvc, "train_scl started")
+        # Killed once the first epoch is saved: mid-training, not at the start or the end.
+        wait_for(checkpoint.is_file, dvc, f"a checkpoint at {checkpoint}")
+        assert stage.is_running(), "train_scl finished before the kill: lengthen KILL_EPOCHS"
+        stage.send_signal(signal.SIGKILL)
+        dvc.communicate(timeout=120)
+    finally:
+        if dvc.poll() is None:
+            os.killpg(dvc.pid, signal.SIGKILL)
+            dvc.wait()
+    assert dvc.returncode != 0
+    assert outputs_md5(trained) == before
+    # The next `dvc repro` resumes the killed run from its checkpoint, as before.
+    assert checkpoint.is_file()
