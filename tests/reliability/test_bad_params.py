@@ -37,6 +37,24 @@ CASES = {
         _set("dclnet", "train", "epochs", "ten"),
         ["dclnet.train.epochs", "'ten'", "valid integer"],
     ),
+    "boolean_as_integer": (
+        "train_dclnet",
+        [],
+        _set("dclnet", "train", "epochs", True),
+        ["dclnet.train.epochs", "True", "valid integer"],
+    ),
+    "string_as_float": (
+        "train_scl",
+        [],
+        _set("scl", "train", "lr", "0.01"),
+        ["scl.train.lr", "'0.01'", "valid number"],
+    ),
+    "boolean_as_float_in_a_tuple": (
+        "train_dicl",
+        [],
+        _set("person_search", "pseudo_labels", "eps", [0.68, True, 0.72]),
+        ["person_search.pseudo_labels.eps.1", "True", "valid number"],
+    ),
     "unknown_key": (
         "train_scl",
         [],
