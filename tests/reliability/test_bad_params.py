@@ -12,6 +12,7 @@ import importlib
 import os
 
 import pytest
+import torch
 
 from stages._main import run as run_stage
 from tests.pipeline.conftest import dump_yaml
@@ -150,6 +151,13 @@ def test_invalid_params_name_key_value_and_what_is_allowed(
     line = run_with_params(stage, argv, edit, real_params, tmp_path, monkeypatch, capsys)
     for fragment in fragments:
         assert fragment in line, (fragment, line)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_a_cuda_device_is_a_params_error(real_params, tmp_path, monkeypatch, capsys):
+    edit = _set("runtime", "device", "cuda")
+    line = run_with_params("train_scl", [], edit, real_params, tmp_path, monkeypatch, capsys)
+    assert "runtime.device: value 'cuda' not allowed: no CUDA device is available" in line
 
 
 @pytest.mark.parametrize("stage,track", [("train_scl", "scl"), ("train_dclnet", "dclnet")])
