@@ -63,16 +63,16 @@ class _Budget:
 
     def _refuse(self, name: str, what: str, field: str) -> DataError:
         return DataError(
-            f"{self.archive}: refused at member {name!r}: {what} (limit {self.key}.{field}: "
-            f"{getattr(self.limits, field):g}); nothing was extracted, raise the limit if "
-            "the archive is genuine"
+            f"{self.archive}: refused at member {name!r}: {what}, over {self.key}.{field} = "
+            f"{getattr(self.limits, field):g}; nothing was extracted (raise the limit if the "
+            "archive is genuine)"
         )
 
     def admit(self, name: str, declared: int) -> None:
         """Count one member and check its declared size, before any of it is written."""
         self.members += 1
         if self.members > self.limits.max_members:
-            raise self._refuse(name, f"more than {self.limits.max_members} members", "max_members")
+            raise self._refuse(name, f"member number {self.members}", "max_members")
         total = self.written + declared
         if total > self.max_bytes:
             raise self._refuse(name, f"{total} bytes extracted in all", "max_gib")
