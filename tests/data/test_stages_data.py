@@ -186,8 +186,8 @@ def test_zip_bomb_exits_2_naming_the_member_and_keeps_previous_output(scratch_re
         f"download: error: {Path('data/archives/fake.zip')}: refused at member '{TOP}/zeros.bin'"
     )
     assert errors[0].endswith(
-        "(limit datasets.fake_market.limits.max_ratio: 100); nothing was extracted, "
-        "raise the limit if the archive is genuine"
+        "(a zip bomb?), over datasets.fake_market.limits.max_ratio = 100; nothing was "
+        "extracted (raise the limit if the archive is genuine)"
     )
     assert snapshot(raw) == before
     assert sorted(p.name for p in (scratch_repo / "data/raw").iterdir()) == ["fake_market"]
@@ -236,7 +236,7 @@ def test_run_helper_exit_codes(capsys):
         run(bad_params, "demo", [])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err == (
-        "demo: error: invalid params:; datasets.x.url: value 1 not allowed\n"
+        "demo: error: invalid params: datasets.x.url: value 1 not allowed\n"
     )
     with pytest.raises(SystemExit) as exit_info:
         run(lambda argv: None, "demo", [])
@@ -248,6 +248,10 @@ def test_run_helper_exit_codes(capsys):
 def test_one_line():
     assert one_line(FileNotFoundError("a\n\n  b  ")) == "a; b"
     assert one_line(OSError()) == "OSError"
+    text = "invalid params:\n  a.b: value True not allowed\n  c: unknown key"
+    assert (
+        one_line(ValueError(text)) == "invalid params: a.b: value True not allowed; c: unknown key"
+    )
 
 
 @pytest.mark.parametrize(
