@@ -17,8 +17,8 @@ import json
 import math
 import os
 import re
+import secrets
 import shutil
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -68,14 +68,23 @@ def remove_stale_leftovers(path: str | Path) -> list[Path]:
 
 
 def _tmp_sibling(path: Path, is_dir: bool) -> Path:
+    """A new, empty file or folder beside ``path``, with the mode the user's umask gives.
+
+    Not ``tempfile.mkdtemp``/``mkstemp``: their 0700/0600 would stay on the output
+    after the rename (folders unusable by a group on a shared server).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_leftovers(path)
-    prefix = f".{path.name}.{os.getpid()}."
-    if is_dir:
-        return Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=path.parent))
-    fd, name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    return Path(name)
+    while True:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        try:
+            if is_dir:
+                tmp.mkdir(0o777)
+            else:
+                os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
 
 
 def _remove(path: Path) -> None:
@@ -161,7 +170,6 @@ def atomic_path(path: str | Path, is_dir: bool = False) -> Iterator[Path]:
                 aside, old = old, None
                 _remove(aside)
         else:
-            os.chmod(tmp, 0o644)
             os.replace(tmp, path)
         _fsync_dir(path.parent)
     except BaseException as exc:

@@ -36,9 +36,14 @@ class ParamsError(ValueError):
 
 
 class Settings(BaseModel):
-    """Base of every settings section: unknown keys are errors, values are strict."""
+    """Base of every settings section: unknown keys are errors, values are strict.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Strict: ``epochs: true`` or ``lr: '0.01'`` is refused, not read as a number
+    (an int is still a float). A tuple field takes a YAML list when it is marked
+    ``Annotated[tuple[...], Strict(False)]``; its items stay strict.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class RuntimeSettings(Settings):

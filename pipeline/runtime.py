@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from pipeline.params import RuntimeSettings
+from pipeline.params import ParamsError, RuntimeSettings
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,10 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError("runtime.device is 'cuda' but no CUDA device is available")
+            raise ParamsError(
+                "runtime.device: value 'cuda' not allowed: no CUDA device is available "
+                "(use 'auto' or 'cpu')"
+            )
         return torch.device("cuda", local_rank)
     return torch.device("cpu")
 

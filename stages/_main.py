@@ -19,6 +19,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from itertools import pairwise
 from typing import NoReturn
 
 from pipeline.tracking import TrackingUnavailable
@@ -30,10 +31,16 @@ EXIT_INTERRUPTED = 130
 
 
 def one_line(exc: BaseException) -> str:
-    """The exception's message on one line (multi-line params errors joined with '; ')."""
+    """The exception's message on one line (multi-line params errors joined with '; ').
+
+    A line ending in ':' introduces the next: ``invalid params: a.b: ...; c: ...``.
+    """
     text = str(exc) or type(exc).__name__
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return "; ".join(lines)
+    lines = [line.strip() for line in text.splitlines() if line.strip()] or [type(exc).__name__]
+    joined = lines[0]
+    for previous, line in pairwise(lines):
+        joined += (" " if previous.endswith(":") else "; ") + line
+    return joined
 
 
 def run(

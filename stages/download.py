@@ -2,8 +2,8 @@
 
 Synthetic datasets are rendered in their original layout; real ones come from
 ``data/archives/<archive>`` (hand-placed, or downloaded from the entry's URL),
-checksum-verified and safely extracted. The output folder is replaced only when
-complete. Run from the repository root::
+checksum-verified and safely extracted within ``datasets.<dataset>.limits``. The
+output folder is replaced only when complete. Run from the repository root::
 
     python -m stages.download market1501
 """
@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     archive = fetch_archive(
         source, Path(args.archives), args.dataset, progressbar=not args.no_progress
     )
-    extract_archive(archive, out)
+    extract_archive(archive, out, source.limits, f"datasets.{args.dataset}.limits")
 
 
 if __name__ == "__main__":

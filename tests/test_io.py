@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -77,3 +78,23 @@ def test_killed_writer_leaves_nothing_at_target(tmp_path):
     assert not target.exists()
     # Only the hidden temporary is left, never something at the final name.
     assert all(name.startswith(".result.bin.") for name in os.listdir(tmp_path))
+
+
+@pytest.fixture()
+def umask():
+    """Set the process umask for one test; the previous one is restored after it."""
+    previous = os.umask(0o022)
+    yield os.umask
+    os.umask(previous)
+
+
+@pytest.mark.parametrize("mask,dir_mode,file_mode", [(0o022, 0o755, 0o644), (0o002, 0o775, 0o664)])
+def test_outputs_take_the_mode_the_umask_gives(tmp_path, umask, mask, dir_mode, file_mode):
+    umask(mask)
+    with atomic_dir(tmp_path / "data" / "raw" / "world") as tmp:
+        (tmp / "images").mkdir()
+        (tmp / "images" / "a.txt").write_text("a")
+    write_json(tmp_path / "metrics" / "m.json", {"a": 1})
+    for folder in ("data", "data/raw", "data/raw/world", "data/raw/world/images", "metrics"):
+        assert stat.S_IMODE((tmp_path / folder).stat().st_mode) == dir_mode, folder
+    assert stat.S_IMODE((tmp_path / "metrics" / "m.json").stat().st_mode) == file_mode

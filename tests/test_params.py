@@ -180,3 +180,45 @@ def test_seed_must_be_a_non_negative_integer(tmp_path, seed):
     path.write_text(f"seed: {str(seed).lower() if seed is True else seed}\n")
     with pytest.raises(ParamsError, match=r"seed: value .* not allowed: expected an integer >= 0"):
         load_params(path)
+
+
+@pytest.mark.parametrize(
+    "train,key,value,kind",
+    [
+        ({"lr": 0.1, "epochs": True}, "epochs", "True", "valid integer"),
+        ({"lr": 0.1, "epochs": "2"}, "epochs", "'2'", "valid integer"),
+        ({"lr": 0.1, "epochs": 2.0}, "epochs", "2.0", "valid integer"),
+        ({"lr": "0.01", "epochs": 2}, "lr", "'0.01'", "valid number"),
+        ({"lr": True, "epochs": 2}, "lr", "True", "valid number"),
+    ],
+)
+def test_numbers_refuse_booleans_and_strings(train, key, value, kind):
+    with pytest.raises(ParamsError) as err:
+        validate(Track, {"dataset": "x", "train": train}, prefix="scl")
+    assert f"scl.train.{key}: value {value} not allowed" in str(err.value)
+    assert kind in str(err.value)
+
+
+def test_an_integer_is_a_float():
+    track = validate(Track, {"dataset": "x", "train": {"lr": 1, "epochs": 2}}, prefix="scl")
+    assert track.train.lr == 1.0 and isinstance(track.train.lr, float)
+
+
+def test_every_settings_section_of_the_repository_params_validates(repo_root):
+    # Strict types must not refuse what params.yaml writes (lists for tuples, ints for floats).
+    from pipeline.data.sources import SyntheticSource, dataset_source
+    from pipeline.data.synthetic.settings import SETTINGS
+    from pipeline.models.dclnet.settings import load_settings as dclnet_settings
+    from pipeline.models.dicl.settings import load_settings as dicl_settings
+    from pipeline.models.scl.settings import load_settings as scl_settings
+    from pipeline.params import TrackingSettings
+
+    params = load_params(repo_root / "params.yaml")
+    section(params, "runtime", RuntimeSettings)
+    section(params, "tracking", TrackingSettings)
+    for name in params["datasets"]:
+        source = dataset_source(params, name)
+        if isinstance(source, SyntheticSource):
+            validate(SETTINGS[source.layout], source.render, prefix=f"datasets.{name}.render")
+    for load in (dicl_settings, scl_settings, dclnet_settings):
+        load(params)  # every profile of the track, not only the selected one

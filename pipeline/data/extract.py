@@ -2,9 +2,13 @@
 
 A crafted archive must not write outside its target: members with absolute
 paths, drive letters, ``..`` components, symbolic or hard links, device files
-or FIFOs are refused with a message naming the archive and the member. The
-format is recognised from the content, not the file name (DATASETS.md lists
-archives such as ``MSMT17_V1`` with no extension). Extraction goes into a
+or FIFOs are refused with a message naming the archive and the member. So is
+the member at which extraction would pass a limit (``ExtractLimits``: total size,
+member count, bytes per archive byte; a zip's declared sizes are checked before
+anything is written), and a member holding more or fewer bytes than its header
+declares (real bytes are counted as they are written). The format is recognised
+from the content, not the file name (DATASETS.md lists archives such as
+``MSMT17_V1`` with no extension). Extraction goes into a
 temporary sibling that is renamed into place only when complete
 (``pipeline.io.atomic_dir``): a truncated or unsafe archive leaves the previous
 output untouched and no partial one.
@@ -12,6 +16,7 @@ output untouched and no partial one.
 
 from __future__ import annotations
 
+import copy
 import lzma
 import shutil
 import stat
@@ -22,9 +27,12 @@ from pathlib import Path, PurePosixPath
 from typing import IO
 
 from pipeline.data.errors import DataError
+from pipeline.data.sources import ExtractLimits
 from pipeline.io import atomic_dir
 
 _COPY_CHUNK = 1 << 20
+# The ratio limit allows at least this many bytes: a small archive of text is no bomb.
+_RATIO_SLACK = 1 << 20
 
 
 def safe_member_path(archive: Path, name: str) -> PurePosixPath | None:
@@ -43,7 +51,65 @@ def safe_member_path(archive: Path, name: str) -> PurePosixPath | None:
     return PurePosixPath(*parts) if parts else None
 
 
-def _write_member(archive: Path, name: str, src: IO[bytes] | None, dest: Path) -> None:
+class _Budget:
+    """What an extraction has written, against its limits; refuses at the member passing one."""
+
+    def __init__(self, archive: Path, limits: ExtractLimits, key: str) -> None:
+        self.archive, self.limits, self.key = archive, limits, key
+        self.max_bytes = limits.max_gib * 2**30
+        self.max_ratio_bytes = max(limits.max_ratio * archive.stat().st_size, _RATIO_SLACK)
+        self.members = 0
+        self.written = 0
+
+    def _refuse(self, name: str, what: str, field: str) -> DataError:
+        return DataError(
+            f"{self.archive}: refused at member {name!r}: {what}, over {self.key}.{field} = "
+            f"{getattr(self.limits, field):g}; nothing was extracted (raise the limit if the "
+            "archive is genuine)"
+        )
+
+    def admit(self, name: str, declared: int) -> None:
+        """Count one member and check its declared size, before any of it is written."""
+        self.members += 1
+        if self.members > self.limits.max_members:
+            raise self._refuse(name, f"member number {self.members}", "max_members")
+        total = self.written + declared
+        if total > self.max_bytes:
+            raise self._refuse(name, f"{total} bytes extracted in all", "max_gib")
+        if total > self.max_ratio_bytes:
+            raise self._refuse(
+                name,
+                f"{total} bytes extracted from a {self.archive.stat().st_size}-byte archive "
+                "(a zip bomb?)",
+                "max_ratio",
+            )
+
+    def copy(self, name: str, src: IO[bytes], out: IO[bytes], declared: int) -> None:
+        """Copy an admitted member, counting its real bytes: a header that lies is refused.
+
+        ``src`` must yield more than ``declared`` bytes when the member holds more (for a
+        zip, open it with a ZipInfo whose ``file_size`` is larger).
+        """
+        size = 0
+        while chunk := src.read(_COPY_CHUNK):
+            size += len(chunk)
+            if size > declared:
+                raise DataError(
+                    f"{self.archive}: member {name!r} holds more than the {declared} bytes its "
+                    "header declares; nothing was extracted"
+                )
+            out.write(chunk)
+        if size != declared:
+            raise DataError(
+                f"{self.archive}: member {name!r} holds {size} bytes but its header declares "
+                f"{declared}; nothing was extracted"
+            )
+        self.written += size
+
+
+def _write_member(
+    archive: Path, name: str, src: IO[bytes] | None, dest: Path, budget: _Budget, declared: int
+) -> None:
     """Write one member; a second member at the same place is an error, not an overwrite."""
     try:
         if src is None:
@@ -51,7 +117,7 @@ def _write_member(archive: Path, name: str, src: IO[bytes] | None, dest: Path) -
             return
         dest.parent.mkdir(parents=True, exist_ok=True)
         with dest.open("xb") as out:
-            shutil.copyfileobj(src, out, _COPY_CHUNK)
+            budget.copy(name, src, out, declared)
     except (FileExistsError, NotADirectoryError):
         raise DataError(f"{archive}: member {name!r} clashes with an earlier member") from None
 
@@ -65,10 +131,16 @@ def _is_decoding_error(exc: BaseException) -> bool:
     )
 
 
-def _extract_zip(archive: Path, target: Path) -> None:
+def _extract_zip(archive: Path, target: Path, limits: ExtractLimits, key: str) -> None:
     try:
         with zipfile.ZipFile(archive) as zf:
+            # The central directory declares every size: a bomb is refused before any write.
+            declared = _Budget(archive, limits, key)
             for info in zf.infolist():
+                declared.admit(info.filename, info.file_size)
+            budget = _Budget(archive, limits, key)
+            for info in zf.infolist():
+                budget.admit(info.filename, info.file_size)
                 rel = safe_member_path(archive, info.filename)
                 # Unix file type in the high 16 bits; 0 when the archiver wrote none.
                 file_type = stat.S_IFMT(info.external_attr >> 16)
@@ -79,22 +151,30 @@ def _extract_zip(archive: Path, target: Path) -> None:
                 if rel is None:
                     continue
                 if info.is_dir():
-                    _write_member(archive, info.filename, None, target / rel)
+                    _write_member(archive, info.filename, None, target / rel, budget, 0)
                     continue
-                with zf.open(info) as src:
-                    _write_member(archive, info.filename, src, target / rel)
+                # zipfile stops (and checks the CRC) at the declared size: let it read on, so
+                # that a header declaring less than the member holds shows (copy() refuses
+                # within a chunk of the declared size, before this cap).
+                probe = copy.copy(info)
+                probe.file_size += 2 * _COPY_CHUNK
+                with zf.open(probe) as src:
+                    _write_member(archive, info.filename, src, target / rel, budget, info.file_size)
     except Exception as exc:
         if not _is_decoding_error(exc):
             raise
         raise DataError(f"{archive}: corrupt or truncated zip archive: {exc}") from None
 
 
-def _extract_tar(archive: Path, target: Path) -> None:
+def _extract_tar(archive: Path, target: Path, limits: ExtractLimits, key: str) -> None:
+    budget = _Budget(archive, limits, key)
     try:
-        # Streaming mode ("r|*") reads each member once, in order: no second pass.
+        # Streaming mode ("r|*") reads each member once, in order: no second pass, so
+        # each member's declared size is checked when its header is read.
         with tarfile.open(archive, mode="r|*") as tf:
             for member in tf:
                 rel = safe_member_path(archive, member.name)
+                budget.admit(member.name, member.size if member.isfile() else 0)
                 if member.issym() or member.islnk():
                     raise DataError(f"{archive}: member {member.name!r} is a link")
                 if not (member.isfile() or member.isdir()):
@@ -104,14 +184,15 @@ def _extract_tar(archive: Path, target: Path) -> None:
                 if rel is None:
                     continue
                 src = tf.extractfile(member) if member.isfile() else None
-                _write_member(archive, member.name, src, target / rel)
+                _write_member(archive, member.name, src, target / rel, budget, member.size)
     except Exception as exc:
         if not _is_decoding_error(exc):
             raise
         raise DataError(f"{archive}: corrupt or truncated tar archive: {exc}") from None
 
 
-def _copy_folder(source: Path, target: Path) -> None:
+def _copy_folder(source: Path, target: Path, limits: ExtractLimits, key: str) -> None:
+    # A folder placed by hand is copied as it is: no decompression, nothing to bound.
     for path in sorted(source.rglob("*")):
         rel = path.relative_to(source)
         if path.is_symlink():
@@ -145,19 +226,27 @@ def archive_kind(archive: Path) -> str:
     raise DataError(f"{archive}: not a zip or tar archive (truncated, or the wrong file?)")
 
 
-def extract_archive(archive: str | Path, out_dir: str | Path) -> None:
+def extract_archive(
+    archive: str | Path,
+    out_dir: str | Path,
+    limits: ExtractLimits | None = None,
+    key: str = "limits",
+) -> None:
     """Extract ``archive`` so that its members land under ``out_dir``, atomically.
 
     Args:
         archive: a zip or tar file (any compression tarfile reads), or an extracted folder
             (copied; it must hold no links).
         out_dir: replaced as a whole only when extraction succeeded.
+        limits: bounds on what an archive may write (default: ``ExtractLimits()``).
+        key: where ``limits`` come from in params.yaml, named in a refusal.
 
     Raises:
-        DataError: unsafe member, truncated/corrupt or unrecognised archive.
+        DataError: unsafe member, a limit passed, a size its header misstates,
+            truncated/corrupt or unrecognised archive.
     """
     archive, out_dir = Path(archive), Path(out_dir)
     kind = archive_kind(archive)
     extract = {"zip": _extract_zip, "tar": _extract_tar, "folder": _copy_folder}[kind]
     with atomic_dir(out_dir) as tmp:
-        extract(archive, tmp)
+        extract(archive, tmp, limits or ExtractLimits(), key)

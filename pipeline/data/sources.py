@@ -14,6 +14,7 @@ seven real datasets are in DATASETS.md::
         sha256: null          # not pinned yet: md5 is checked, the sha256 is printed
         md5: 65005ab7d12ec1c44de4eeafe813e68a
         access: public
+        limits: {max_gib: 64, max_members: 1000000, max_ratio: 100}   # optional; the defaults
       synthetic_market1501:
         source: synthetic
         layout: market1501
@@ -60,6 +61,19 @@ class SyntheticSource(Settings):
     verify_images: bool = False
 
 
+class ExtractLimits(Settings):
+    """What extracting an archive may write; a zip bomb or a lying header stops at its member.
+
+    The defaults are far above the largest real dataset (CUHK-SYSU, PRW, MSMT17, SYSU-MM01:
+    a few GB and at most about 130,000 files each, mostly JPEGs that do not compress).
+    """
+
+    max_gib: float = Field(64.0, gt=0, description="extracted bytes in all, in GiB")
+    max_members: int = Field(1_000_000, ge=1, description="files and folders in the archive")
+    # Extracted bytes per archive byte (JPEG archives: about 1; zeros deflate 1000 to 1).
+    max_ratio: float = Field(100.0, ge=1)
+
+
 class ArchiveSource(Settings):
     """A real dataset read from an archive file (or an extracted folder) in data/archives/."""
 
@@ -74,6 +88,7 @@ class ArchiveSource(Settings):
     # Where to ask for it: the form's name and URL (required when access is "form").
     form: str | None = None
     verify_images: bool = False
+    limits: ExtractLimits = ExtractLimits()
 
     @model_validator(mode="after")
     def _access_rules(self) -> ArchiveSource:

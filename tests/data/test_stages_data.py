@@ -169,6 +169,30 @@ def test_bad_input_exits_2_with_one_line_and_keeps_previous_output(scratch_repo)
     assert str(Path("data/archives/fake.zip")) in done.stderr
 
 
+def test_zip_bomb_exits_2_naming_the_member_and_keeps_previous_output(scratch_repo):
+    assert stage(scratch_repo, "stages.download", "fake_market", "--no-progress").returncode == 0
+    raw = scratch_repo / "data/raw/fake_market"
+    before = snapshot(raw)
+    with zipfile.ZipFile(scratch_repo / "data/archives/fake.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(f"{TOP}/query/0003_c1s1_000151_00.jpg", b"x")
+        zf.writestr(f"{TOP}/zeros.bin", bytes(20 << 20))
+    (scratch_repo / "params.yaml").write_text(params_text(None))
+    done = stage(scratch_repo, "stages.download", "fake_market", "--no-progress")
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1, done.stderr
+    assert errors[0].startswith(
+        f"download: error: {Path('data/archives/fake.zip')}: refused at member '{TOP}/zeros.bin'"
+    )
+    assert errors[0].endswith(
+        "(a zip bomb?), over datasets.fake_market.limits.max_ratio = 100; nothing was "
+        "extracted (raise the limit if the archive is genuine)"
+    )
+    assert snapshot(raw) == before
+    assert sorted(p.name for p in (scratch_repo / "data/raw").iterdir()) == ["fake_market"]
+
+
 def test_convert_error_keeps_previous_output(scratch_repo):
     assert stage(scratch_repo, "stages.download", "fake_market", "--no-progress").returncode == 0
     processed = scratch_repo / "data/processed/fake_market"
@@ -212,7 +236,7 @@ def test_run_helper_exit_codes(capsys):
         run(bad_params, "demo", [])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err == (
-        "demo: error: invalid params:; datasets.x.url: value 1 not allowed\n"
+        "demo: error: invalid params: datasets.x.url: value 1 not allowed\n"
     )
     with pytest.raises(SystemExit) as exit_info:
         run(lambda argv: None, "demo", [])
@@ -224,6 +248,10 @@ def test_run_helper_exit_codes(capsys):
 def test_one_line():
     assert one_line(FileNotFoundError("a\n\n  b  ")) == "a; b"
     assert one_line(OSError()) == "OSError"
+    text = "invalid params:\n  a.b: value True not allowed\n  c: unknown key"
+    assert (
+        one_line(ValueError(text)) == "invalid params: a.b: value True not allowed; c: unknown key"
+    )
 
 
 @pytest.mark.parametrize(

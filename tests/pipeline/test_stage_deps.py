@@ -94,3 +94,18 @@ def test_bytecode_in_every_folder_dependency_is_invisible_to_dvc():
             assert not ignore.is_ignored(repo.fs, f"{base}/m.py"), folder
     finally:
         repo.close()
+
+
+def test_download_reruns_when_an_archive_changes_and_every_clone_has_the_folder():
+    """``data/archives`` is a dep of ``download@<dataset>``; DVC stops on a missing dep,
+    so the folder is in git (its README) for clones that only render synthetic data."""
+    _, deps = _stages()["download"]
+    assert "data/archives" in deps
+    tracked = subprocess.run(
+        ["git", "ls-files", "data/archives"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert tracked == ["data/archives/README.md"]
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", "data/archives/Market-1501-v15.09.15.zip"], cwd=REPO
+    )
+    assert ignored.returncode == 0  # archives themselves stay out of git

@@ -12,6 +12,7 @@ import importlib
 import os
 
 import pytest
+import torch
 
 from stages._main import run as run_stage
 from tests.pipeline.conftest import dump_yaml
@@ -36,6 +37,24 @@ CASES = {
         [],
         _set("dclnet", "train", "epochs", "ten"),
         ["dclnet.train.epochs", "'ten'", "valid integer"],
+    ),
+    "boolean_as_integer": (
+        "train_dclnet",
+        [],
+        _set("dclnet", "train", "epochs", True),
+        ["dclnet.train.epochs", "True", "valid integer"],
+    ),
+    "string_as_float": (
+        "train_scl",
+        [],
+        _set("scl", "train", "lr", "0.01"),
+        ["scl.train.lr", "'0.01'", "valid number"],
+    ),
+    "boolean_as_float_in_a_tuple": (
+        "train_dicl",
+        [],
+        _set("person_search", "pseudo_labels", "eps", [0.68, True, 0.72]),
+        ["person_search.pseudo_labels.eps.1", "True", "valid number"],
     ),
     "unknown_key": (
         "train_scl",
@@ -132,6 +151,13 @@ def test_invalid_params_name_key_value_and_what_is_allowed(
     line = run_with_params(stage, argv, edit, real_params, tmp_path, monkeypatch, capsys)
     for fragment in fragments:
         assert fragment in line, (fragment, line)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_a_cuda_device_is_a_params_error(real_params, tmp_path, monkeypatch, capsys):
+    edit = _set("runtime", "device", "cuda")
+    line = run_with_params("train_scl", [], edit, real_params, tmp_path, monkeypatch, capsys)
+    assert "runtime.device: value 'cuda' not allowed: no CUDA device is available" in line
 
 
 @pytest.mark.parametrize("stage,track", [("train_scl", "scl"), ("train_dclnet", "dclnet")])

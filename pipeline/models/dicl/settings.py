@@ -10,14 +10,16 @@ Every loss has a weight and a switch, so each ablation of the paper is one
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, Strict, model_validator
 
 from pipeline.params import Settings, load_track_settings
 
 SUPPORTED_LAYOUTS = ("cuhk_sysu", "prw")
-Pair = tuple[int, int]
+# YAML lists read as tuples (Settings are strict); the items stay strict.
+Pair = Annotated[tuple[int, int], Strict(False)]
+Triple = Annotated[tuple[float, float, float], Strict(False)]
 
 
 class BackboneSettings(Settings):
@@ -78,8 +80,8 @@ class ModelSettings(Settings):
     neck_deformable: bool = True
     # Learning-rate factor of the deformable convolutions' offset branches (mmcv: 1).
     deform_offset_lr_factor: float = Field(1.0, ge=0)
-    pixel_mean: tuple[float, float, float] = (103.53, 116.28, 123.675)  # BGR
-    pixel_std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    pixel_mean: Triple = (103.53, 116.28, 123.675)  # BGR
+    pixel_std: Triple = (1.0, 1.0, 1.0)
     rpn: RpnSettings = RpnSettings()
     roi: RoiSettings = RoiSettings()
     head: HeadSettings = HeadSettings()
@@ -121,7 +123,7 @@ class PseudoLabelSettings(Settings):
     knn: Literal["exact", "ivf"] = "exact"
     k1: int = Field(30, ge=1)
     k2: int = Field(6, ge=1)
-    eps: tuple[float, float, float] = (0.68, 0.70, 0.72)
+    eps: Triple = (0.68, 0.70, 0.72)
     min_samples: int = Field(2, ge=1)
     context: bool = True  # two boxes of one image never share a cluster
     reliability: bool = True  # DBSCAN at three eps; unreliable members become singletons
