@@ -26,6 +26,8 @@ import zlib
 from pathlib import Path, PurePosixPath
 from typing import IO
 
+from tqdm import tqdm
+
 from pipeline.data.errors import DataError
 from pipeline.data.sources import ExtractLimits
 from pipeline.io import atomic_dir
@@ -33,6 +35,8 @@ from pipeline.io import atomic_dir
 _COPY_CHUNK = 1 << 20
 # The ratio limit allows at least this many bytes: a small archive of text is no bomb.
 _RATIO_SLACK = 1 << 20
+# Seconds before the extraction bar appears: small archives (the tests') stay silent.
+_PROGRESS_DELAY_S = 2.0
 
 
 def safe_member_path(archive: Path, name: str) -> PurePosixPath | None:
@@ -60,6 +64,24 @@ class _Budget:
         self.max_ratio_bytes = max(limits.max_ratio * archive.stat().st_size, _RATIO_SLACK)
         self.members = 0
         self.written = 0
+        self.declared = 0
+        self.bar: tqdm | None = None
+
+    def show_progress(self, total: int | None) -> None:
+        """A bar of bytes written (stderr); ``total`` None when the archive does not say."""
+        self.bar = tqdm(
+            total=total,
+            unit="B",
+            unit_scale=True,
+            desc=f"extract {self.archive.name}",
+            delay=_PROGRESS_DELAY_S,
+            leave=False,
+            dynamic_ncols=True,
+        )
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
     def _refuse(self, name: str, what: str, field: str) -> DataError:
         return DataError(
@@ -71,6 +93,7 @@ class _Budget:
     def admit(self, name: str, declared: int) -> None:
         """Count one member and check its declared size, before any of it is written."""
         self.members += 1
+        self.declared += declared
         if self.members > self.limits.max_members:
             raise self._refuse(name, f"member number {self.members}", "max_members")
         total = self.written + declared
@@ -99,6 +122,8 @@ class _Budget:
                     "header declares; nothing was extracted"
                 )
             out.write(chunk)
+            if self.bar is not None:
+                self.bar.update(len(chunk))
         if size != declared:
             raise DataError(
                 f"{self.archive}: member {name!r} holds {size} bytes but its header declares "
@@ -132,6 +157,7 @@ def _is_decoding_error(exc: BaseException) -> bool:
 
 
 def _extract_zip(archive: Path, target: Path, limits: ExtractLimits, key: str) -> None:
+    budget = None
     try:
         with zipfile.ZipFile(archive) as zf:
             # The central directory declares every size: a bomb is refused before any write.
@@ -139,6 +165,7 @@ def _extract_zip(archive: Path, target: Path, limits: ExtractLimits, key: str) -
             for info in zf.infolist():
                 declared.admit(info.filename, info.file_size)
             budget = _Budget(archive, limits, key)
+            budget.show_progress(declared.declared)
             for info in zf.infolist():
                 budget.admit(info.filename, info.file_size)
                 rel = safe_member_path(archive, info.filename)
@@ -164,10 +191,14 @@ def _extract_zip(archive: Path, target: Path, limits: ExtractLimits, key: str) -
         if not _is_decoding_error(exc):
             raise
         raise DataError(f"{archive}: corrupt or truncated zip archive: {exc}") from None
+    finally:
+        if budget is not None:
+            budget.close()
 
 
 def _extract_tar(archive: Path, target: Path, limits: ExtractLimits, key: str) -> None:
     budget = _Budget(archive, limits, key)
+    budget.show_progress(None)  # a tar stream declares each member only as it comes
     try:
         # Streaming mode ("r|*") reads each member once, in order: no second pass, so
         # each member's declared size is checked when its header is read.
@@ -189,6 +220,8 @@ def _extract_tar(archive: Path, target: Path, limits: ExtractLimits, key: str) -
         if not _is_decoding_error(exc):
             raise
         raise DataError(f"{archive}: corrupt or truncated tar archive: {exc}") from None
+    finally:
+        budget.close()
 
 
 def _copy_folder(source: Path, target: Path, limits: ExtractLimits, key: str) -> None:

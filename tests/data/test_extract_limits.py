@@ -143,3 +143,13 @@ def test_zip_members_are_read_whole(tmp_path):
     with zipfile.ZipFile(archive) as zf:
         assert [i.file_size for i in zf.infolist()] == [3 << 20, 0]
     assert (tmp_path / "out" / "Top" / "zeros.bin").read_bytes() == bytes(3 << 20)
+
+
+@pytest.mark.parametrize("make", [make_zip, make_tar])
+def test_extraction_shows_progress_only_when_it_takes_a_while(tmp_path, monkeypatch, capsys, make):
+    archive = make(tmp_path / f"Market.{make.__name__[5:]}", [("Market/a.jpg", PAYLOAD)])
+    extract_archive(archive, tmp_path / "quick")
+    assert capsys.readouterr().err == ""  # done before the bar's delay
+    monkeypatch.setattr("pipeline.data.extract._PROGRESS_DELAY_S", 0.0)
+    extract_archive(archive, tmp_path / "slow")
+    assert f"extract {archive.name}" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pty
 import subprocess
 import sys
 from pathlib import Path
@@ -48,3 +49,39 @@ def test_alone_keeps_the_library_default_and_shared_cores_wait_passively(tmp_pat
     queued.mkdir(parents=True)
     assert _policy(queued) == "PASSIVE"
     assert _policy(queued, OMP_WAIT_POLICY="ACTIVE") == "ACTIVE"  # the user's choice wins
+
+
+def test_progress_bars_update_rarely_in_a_log_and_live_in_a_terminal(tmp_path):
+    # tqdm reads TQDM_* at import: a stage whose stderr is a file (a log) gets
+    # 10-second bars, whatever the stage module imports after `stages`.
+    probe = "import io, stages, tqdm; print(tqdm.tqdm(total=1, file=io.StringIO()).mininterval)"
+    base = {k: v for k, v in os.environ.items() if not k.startswith("TQDM_")}
+    base["PYTHONPATH"] = str(REPO_ROOT)
+    log = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, env=base, capture_output=True, text=True
+    )
+    assert log.returncode == 0, log.stderr
+    assert float(log.stdout) == 10.0
+    chosen = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        env={**base, "TQDM_MININTERVAL": "0.5"},
+        capture_output=True,
+        text=True,
+    )
+    assert float(chosen.stdout) == 0.5  # the user's choice wins
+    # A terminal keeps tqdm's default: stderr on a pseudo-terminal.
+    primary, secondary = pty.openpty()
+    try:
+        live = subprocess.run(
+            [sys.executable, "-c", probe],
+            cwd=tmp_path,
+            env=base,
+            stdout=subprocess.PIPE,
+            stderr=secondary,
+            text=True,
+        )
+    finally:
+        os.close(secondary)
+        os.close(primary)
+    assert float(live.stdout) == 0.1
