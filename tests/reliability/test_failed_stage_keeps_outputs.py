@@ -65,13 +65,15 @@ def failing_repro(tiny: TinyRepo, *args: str) -> subprocess.CompletedProcess:
 
 def test_dvc_yaml_keeps_every_uncached_output():
     # Data outputs are cached (`dvc checkout` brings them back); the rest must persist.
-    stages = yaml.safe_load((Path(__file__).resolve().parents[2] / "dvc.yaml").read_text())["stages"]
+    stages = yaml.safe_load((Path(__file__).resolve().parents[2] / "dvc.yaml").read_text())[
+        "stages"
+    ]
     for name, stage in stages.items():
         if name in ("download", "convert"):
             continue
         for out in stage["outs"] + stage.get("metrics", []) + stage.get("plots", []):
             if isinstance(out, dict):
-                (path, flags), = out.items()
+                ((path, flags),) = out.items()
                 assert flags.get("persist") is True, f"{name}: {path} is not persist: true"
             else:
                 pytest.fail(f"{name}: {out} is not persist: true")
