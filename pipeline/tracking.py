@@ -48,14 +48,14 @@ def redact(uri: str) -> str:
     return _URI_CREDENTIALS.sub(r"\g<scheme>***@", uri)
 
 
-def _git(*args: str, cwd: Path | None = None) -> str | None:
+def _git(*args: str, cwd: Path | None = None, strip: bool = True) -> str | None:
     try:
         out = subprocess.run(
             ["git", *args], cwd=cwd, capture_output=True, text=True, check=True, timeout=30
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip()
+    return out.stdout.strip() if strip else out.stdout
 
 
 def experiment_copy_root(path: str | Path) -> Path | None:
@@ -102,17 +102,66 @@ def dataset_digests(lock_path: Path, datasets: Iterable[str]) -> dict[str, str]:
     return digests
 
 
+def pipeline_outputs(root: Path) -> set[str]:
+    """Paths DVC writes: every stage output named in ``dvc.yaml``, and ``dvc.lock``.
+
+    Templated outputs (``data/raw/${item}``) are left out: they are not in git.
+    """
+    dvc_yaml = root / "dvc.yaml"
+    stages = (load_yaml(dvc_yaml) or {}).get("stages", {}) if dvc_yaml.is_file() else {}
+    paths = {"dvc.lock"}
+    for stage in stages.values():
+        body = stage.get("do", stage) if isinstance(stage, dict) else {}
+        for kind in ("outs", "metrics", "plots"):
+            for entry in body.get(kind) or []:
+                path = entry if isinstance(entry, str) else next(iter(entry), "")
+                if path and "${" not in path:
+                    paths.add(str(path).rstrip("/"))
+    return paths
+
+
+def changed_sources(porcelain: str, outputs: set[str]) -> list[str]:
+    """Paths of ``git status --porcelain -z`` output that are not pipeline outputs.
+
+    A DVC stage rewrites its outputs (and dvc.lock) as it runs, so those never make a
+    run "dirty"; a changed source file, params.yaml or dvc.yaml does.
+    """
+    entries = porcelain.split("\0")
+    changed, k = [], 0
+    while k < len(entries):
+        entry = entries[k]
+        k += 1
+        if len(entry) < 4:
+            continue
+        path = entry[3:]
+        if entry[0] in "RC":  # a rename or copy: the original path follows
+            k += 1
+        if not any(path == out or path.startswith(out + "/") for out in outputs):
+            changed.append(path)
+    return changed
+
+
 def run_tags(stage: str) -> dict[str, str]:
     try:
         root = repo_root()
     except RuntimeError:
         root = None
     commit = _git("rev-parse", "HEAD", cwd=root) or "unknown"
-    status = _git("status", "--porcelain", "--untracked-files=no", cwd=root)
+    # Not stripped: porcelain lines start with a status column that may be a space.
+    status = _git("status", "--porcelain", "-z", "--untracked-files=no", cwd=root, strip=False)
+    try:
+        outputs = pipeline_outputs(root) if root is not None else None
+    except ValueError:  # an unreadable dvc.yaml: DVC itself will say so
+        outputs = None
+    if status is None or outputs is None:
+        dirty = "unknown"
+    else:
+        dirty = str(bool(changed_sources(status, outputs))).lower()
     tags = {
         "dvc.stage": stage,
         "git.commit": commit,
-        "git.dirty": "unknown" if status is None else str(bool(status)).lower(),
+        # Whether sources differ from the commit; the pipeline's own outputs don't count.
+        "git.dirty": dirty,
     }
     for env, tag in (
         ("DVC_EXP_NAME", "dvc.exp_name"),

@@ -198,3 +198,44 @@ def test_stage_that_dies_leaves_its_run_killed(tmp_path):
         time.sleep(0.5)
     assert run.info.status == "KILLED"
     assert [m.value for m in client.get_metric_history(run.info.run_id, "loss")] == [1.0]
+
+
+def test_git_dirty_ignores_what_the_pipeline_writes(tmp_path, monkeypatch):
+    from pipeline.tracking import run_tags
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    (tmp_path / "dvc.yaml").write_text(
+        "stages:\n"
+        "  download:\n"
+        "    foreach: [a]\n"
+        "    do:\n"
+        "      cmd: x\n"
+        "      outs:\n"
+        "        - data/raw/${item}\n"
+        "  train:\n"
+        "    cmd: x\n"
+        "    outs:\n"
+        "      - models/demo\n"
+        "      - plots/demo/train:\n"
+        "          cache: false\n"
+        "    metrics:\n"
+        "      - metrics/demo.json:\n"
+        "          cache: false\n"
+    )
+    for rel in ("dvc.lock", "plots/demo/train/history.csv", "metrics/demo.json", "train.py"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("v1\n")
+    git("init", "-q")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    assert run_tags("train")["git.dirty"] == "false"
+    # What `dvc repro` rewrites as it runs leaves a run clean ...
+    for rel in ("dvc.lock", "plots/demo/train/history.csv", "metrics/demo.json"):
+        (tmp_path / rel).write_text("v2\n")
+    assert run_tags("train")["git.dirty"] == "false"
+    # ... an edited source does not.
+    (tmp_path / "train.py").write_text("v2\n")
+    assert run_tags("train")["git.dirty"] == "true"
