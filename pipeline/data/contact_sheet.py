@@ -102,6 +102,21 @@ def _vi_rows(rows: list[IndexRow], rng: np.random.Generator) -> list[tuple[str, 
     return out
 
 
+# What the captions and colours mean, written under each sheet.
+CROP_KEY = "captions: c<N> camera N; t train, q query, g gallery; IR infrared"
+SCENE_KEY = "green: a labelled identity (its id); yellow: a person without identity"
+
+
+def _with_key(sheet: Image.Image, text: str) -> Image.Image:
+    """``sheet`` with a line of ``text`` added underneath."""
+    keyed = Image.new("RGB", (sheet.width, sheet.height + CAPTION), BACKGROUND)
+    keyed.paste(sheet, (0, 0))
+    ImageDraw.Draw(keyed).text(
+        (4, sheet.height + 1), text, fill=(0, 0, 0), font=ImageFont.load_default()
+    )
+    return keyed
+
+
 def _crop_sheet(grid: list[tuple[str, list[IndexRow]]], path_root: Path) -> Image.Image:
     font = ImageFont.load_default()
     label_width = 56
@@ -119,7 +134,7 @@ def _crop_sheet(grid: list[tuple[str, list[IndexRow]]], path_root: Path) -> Imag
             sheet.paste(_fit(_open(path_root, row.path), THUMB), (x, y))
             tag = "IR" if row.modality == "infrared" else row.split[0]
             draw.text((x + 2, y + THUMB[1] + 1), f"c{row.camera} {tag}", fill=(0, 0, 0), font=font)
-    return sheet
+    return _with_key(sheet, CROP_KEY)
 
 
 def _scene_sheet(processed_dir: Path, path_root: Path, rng: np.random.Generator) -> Image.Image:
@@ -153,7 +168,7 @@ def _scene_sheet(processed_dir: Path, path_root: Path, rng: np.random.Generator)
             if pid >= 0:
                 draw.text((x + 2, y + 2), str(pid), fill=colour, font=font)
         sheet.paste(_fit(img, SCENE), ((k % columns) * SCENE[0], (k // columns) * SCENE[1]))
-    return sheet
+    return _with_key(sheet, SCENE_KEY)
 
 
 def write_contact_sheet(

@@ -2,7 +2,8 @@
 
 The figure every re-id and person-search paper shows: one row per query, the
 query (blue border) then its best-ranked gallery images left to right, with a
-green border when the result is the query's identity and red when it is not.
+green border when the result is the query's identity and red when it is not
+(a key under the rows says so).
 Works for crops (re-id; visible-infrared: infrared queries, visible results,
 grayscale shown as RGB) and for person search, where boxes are either drawn on
 the scene or cropped out of it (``crop``).
@@ -34,6 +35,9 @@ GAP = 4
 LABEL_HEIGHT = 12
 CROP_TILE = (64, 128)
 SCENE_TILE = (192, 128)
+# The key under the rows: what each frame colour means.
+LEGEND = ((QUERY, "query"), (CORRECT, "same person"), (WRONG, "another person"))
+LEGEND_HEIGHT = 14
 
 PathLike = str | Path
 
@@ -127,10 +131,11 @@ def render_ranked_list(
     size = tile_size or (SCENE_TILE if boxed and not crop else CROP_TILE)
     k = min(top_k, ranked.shape[1])
     width = GAP + (size[0] + GAP) * (k + 1) + GAP
-    height = GAP + (LABEL_HEIGHT + size[1] + GAP) * len(rows)
+    height = GAP + (LABEL_HEIGHT + size[1] + GAP) * len(rows) + LEGEND_HEIGHT
     canvas = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(canvas)
     font = ImageFont.load_default_imagefont()  # bitmap: same pixels everywhere
+    _draw_legend(draw, font, height - LEGEND_HEIGHT)
     for r, qi in enumerate(rows):
         if not 0 <= qi < num_q:
             raise ValueError(f"queries: index {qi} outside [0, {num_q})")
@@ -152,6 +157,15 @@ def render_ranked_list(
                 _tile(gallery_paths[g], g_box, crop, size, color), (left, top + LABEL_HEIGHT)
             )
     return canvas
+
+
+def _draw_legend(draw: ImageDraw.ImageDraw, font: Any, top: int) -> None:
+    """A framed swatch per colour with its meaning, left to right."""
+    left = GAP
+    for colour, text in LEGEND:
+        draw.rectangle((left, top + 2, left + 9, top + 11), outline=colour, width=2)
+        draw.text((left + 13, top + 1), text, fill=(0, 0, 0), font=font)
+        left += 13 + int(draw.textlength(text, font=font)) + 10
 
 
 def png_bytes(image: Image.Image) -> bytes:

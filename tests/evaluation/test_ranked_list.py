@@ -12,6 +12,7 @@ from pipeline.evaluation.ranked_list import (
     CROP_TILE,
     GAP,
     LABEL_HEIGHT,
+    LEGEND_HEIGHT,
     QUERY,
     SCENE_TILE,
     WRONG,
@@ -44,7 +45,12 @@ def test_borders_mark_correct_and_wrong(crops):
     correct = np.array([[True, False, True], [False, False, False]])
     image = render_ranked_list(crops[:2], crops, ranked, correct, top_k=3)
     w, h = CROP_TILE
-    assert image.size == (GAP + (w + GAP) * 4 + GAP, GAP + (LABEL_HEIGHT + h + GAP) * 2)
+    rows_height = GAP + (LABEL_HEIGHT + h + GAP) * 2
+    assert image.size == (GAP + (w + GAP) * 4 + GAP, rows_height + LEGEND_HEIGHT)
+    # The key under the rows: a framed swatch of each colour, query first.
+    legend = [image.getpixel((x, rows_height + 2)) for x in range(image.size[0])]
+    assert legend[GAP] == QUERY
+    assert {QUERY, CORRECT, WRONG} <= set(legend)
     expected = {(0, 0): QUERY, (0, 1): CORRECT, (0, 2): WRONG, (0, 3): CORRECT, (1, 1): WRONG}
     for (row, col), colour in expected.items():
         left, top = _tile_origin(row, col, CROP_TILE)

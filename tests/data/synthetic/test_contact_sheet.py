@@ -51,7 +51,7 @@ def test_reid_sheet_one_row_per_identity_one_crop_per_camera(tmp_path: Path) -> 
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
     with Image.open(tmp_path / "a.png") as sheet:
         # Label column of 56 px, 2 cameras per identity, 3 identities.
-        assert sheet.size == (56 + 2 * THUMB[0], 3 * (THUMB[1] + CAPTION))
+        assert sheet.size == (56 + 2 * THUMB[0], 3 * (THUMB[1] + CAPTION) + CAPTION)  # + the key
         pixels = np.asarray(sheet.convert("RGB"))
     # Identity 1, camera 1: the crop (colour (40, 0, 0) or (40, 0, 20)) fills its cell.
     assert tuple(pixels[THUMB[1] // 2, 56 + THUMB[0] // 2][:2]) == (40, 0)
@@ -62,7 +62,7 @@ def test_visible_infrared_sheet_pairs_modalities(tmp_path: Path) -> None:
     write_contact_sheet(processed, tmp_path / "vi.png", seed=0, path_root=tmp_path)
     with Image.open(tmp_path / "vi.png") as sheet:
         # 2 visible + 2 infrared crops per identity.
-        assert sheet.size == (56 + 4 * THUMB[0], 3 * (THUMB[1] + CAPTION))
+        assert sheet.size == (56 + 4 * THUMB[0], 3 * (THUMB[1] + CAPTION) + CAPTION)
         pixels = np.asarray(sheet.convert("RGB"))
     # Columns 0-1 are camera 1 (visible, green 0), columns 2-3 camera 3 (infrared, green 60).
     row = THUMB[1] // 2
@@ -105,7 +105,7 @@ def test_person_search_sheet_draws_labelled_and_unknown_boxes(tmp_path: Path) ->
     (processed / "test.json").write_text(json.dumps(coco))
     write_contact_sheet(processed, tmp_path / "ps.png", path_root=tmp_path)
     with Image.open(tmp_path / "ps.png") as sheet:
-        assert sheet.size == (3 * SCENE[0], SCENE[1])
+        assert sheet.size == (3 * SCENE[0], SCENE[1] + CAPTION)  # + the colour key
         pixels = np.asarray(sheet.convert("RGB")).astype(int)
     # The scene fills its cell at scale 1: box edges sit where the annotations say.
     assert np.abs(pixels[70, 10] - LABELLED).max() <= 1  # left edge of [10, 20, 50, 100]
