@@ -111,7 +111,7 @@ def _search(index, x: np.ndarray, k: int, desc: str, show: bool):
 
 
 # int8 route: candidates kept per list of k (then re-ranked in float32), square blocks
-# of the int8 Gram matrix (int32, 64 MiB each), and the rounding-error bound in
+# of the int8 Gram matrix (int32, 64 MiB each, two held), and the rounding-error bound in
 # standard deviations: a row whose list it cannot prove is searched exactly.
 INT8_EXTRA = 1.0
 _INT8_BLOCK = 4096
@@ -148,11 +148,16 @@ def _int8_candidates(x: np.ndarray, sq: np.ndarray, kc: int, show: bool):
     heaps.heapify()
     starts = range(0, n, _INT8_BLOCK)
     pairs = [(i, j) for i in starts for j in starts if j >= i]
+    # Reused buffers: a fresh 64 MiB block each time costs more in page faults than
+    # the 256-d product itself.
+    buffers = torch.empty((2, min(n, _INT8_BLOCK) ** 2), dtype=torch.int32)
     for i, j in progress(pairs, desc="neighbours (int8)", disable=not show):
         rows, cols = q[i : i + _INT8_BLOCK], q[j : j + _INT8_BLOCK]
-        block = torch._int_mm(rows, cols.t())
+        block = buffers[0, : len(rows) * len(cols)].view(len(rows), len(cols))
+        torch._int_mm(rows, cols.t(), out=block)
         if j > i:
-            mirror = block.t().contiguous()
+            mirror = buffers[1, : len(rows) * len(cols)].view(len(cols), len(rows))
+            mirror.copy_(block.t())
             if h is not None:
                 mirror -= h[i : i + _INT8_BLOCK]
             heaps.addn(len(rows), faiss.swig_ptr(mirror.numpy()), i, j, len(cols))
