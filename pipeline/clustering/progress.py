@@ -18,7 +18,8 @@ T = TypeVar("T")
 
 # Seconds before a bar appears: shorter steps stay silent.
 DELAY_S = 2.0
-# Seconds between redraws of a step that reports no progress of its own.
+# Seconds between redraws of a step that reports no progress of its own, at least (tqdm's
+# mininterval can be longer: stages set TQDM_MININTERVAL when stderr is a log file).
 _TICK_S = 1.0
 
 
@@ -43,10 +44,12 @@ def working(desc: str, *, disable: bool = False) -> Iterator[None]:
     )
     done, shown = threading.Event(), threading.Event()
 
+    tick = max(_TICK_S, getattr(bar, "mininterval", 0.0))  # a disabled bar has none
+
     def redraw() -> None:
         if not done.wait(DELAY_S):
             shown.set()
-            while not done.wait(_TICK_S):
+            while not done.wait(tick):
                 bar.refresh()
 
     ticker = threading.Thread(target=redraw, daemon=True)
