@@ -18,6 +18,8 @@ so are its neighbour lists (the share of rows with the same set of k1 + 1).
     .venv/bin/python benchmarks/bench_clustering.py --case market msmt --route exact int8 ivf
     .venv/bin/python benchmarks/bench_clustering.py --case 500k-256 --route int8 \
         --json reports/bench_clustering.json --plot reports/bench_clustering.png --table
+
+``--case`` with no names runs nothing: it redraws the plot or table from ``--json``.
 """
 
 from __future__ import annotations
@@ -207,7 +209,7 @@ def table(results: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--case", nargs="+", choices=list(CASES), default=["market"])
+    parser.add_argument("--case", nargs="*", choices=list(CASES), default=["market"])
     parser.add_argument("--route", nargs="+", choices=ROUTES, default=["exact"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="write the results here (merged by case, route)")
