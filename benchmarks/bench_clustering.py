@@ -172,6 +172,7 @@ def plot(results: list[dict], path: Path) -> None:
     for ax, (_, ylabel) in zip(axes, panels, strict=True):
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # decades only
         ax.set_xlabel("samples N")
         ax.set_ylabel(ylabel)
         ax.grid(True, which="both", alpha=0.3)
