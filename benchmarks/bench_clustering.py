@@ -10,13 +10,16 @@ of norm 2.2, so that cross-camera pairs of one identity are the hard ones, as in
 real data.
 
 One child process per (case, neighbour route), so that its peak resident memory
-(ru_maxrss) is its own: normalise, kNN ("exact" faiss flat or "ivf"), encoding V,
-sparse Jaccard (pairs <= eps), DBSCAN. Labels of a route are compared (ARI) with
-those of the exact route of the same case when that ran in the same invocation.
+(ru_maxrss) is its own: normalise, kNN ("exact" faiss flat, "int8" or "ivf"), encoding
+V, sparse Jaccard (pairs <= eps), DBSCAN. Labels of a route are compared (ARI) with
+those of the exact route of the same case when that ran in the same invocation, and
+so are its neighbour lists (the share of rows with the same set of k1 + 1).
 
-    .venv/bin/python benchmarks/bench_clustering.py --case market msmt --route exact ivf
-    .venv/bin/python benchmarks/bench_clustering.py --case 500k-256 --route ivf \
-        --json reports/bench_clustering.json --plot reports/bench_clustering.png
+    .venv/bin/python benchmarks/bench_clustering.py --case market msmt --route exact int8 ivf
+    .venv/bin/python benchmarks/bench_clustering.py --case 500k-256 --route int8 \
+        --json reports/bench_clustering.json --plot reports/bench_clustering.png --table
+
+``--case`` with no names runs nothing: it redraws the plot or table from ``--json``.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ if str(REPO_ROOT) not in sys.path:
 
 # name: (samples, identities, cameras, dimension). Beyond MSMT17: its 31 samples an id.
 CASES = {
+    "smoke": (5_000, 290, 6, 2048),  # a quick check of the benchmark itself
     "market": (12_936, 751, 6, 2048),
     "msmt": (32_621, 1_041, 15, 2048),
     "msmt-256": (32_621, 1_041, 15, 256),
@@ -48,7 +52,7 @@ CASES = {
     "500k": (500_000, 16_129, 15, 2048),
     "500k-256": (500_000, 16_129, 15, 256),
 }
-ROUTES = ("exact", "ivf")
+ROUTES = ("exact", "int8", "ivf")
 # Norms of the camera offset and of the noise, against unit identity centres:
 # chosen so that DBSCAN finds most identities but not all (on the Market size:
 # ~870 clusters for 751 ids, ~10% outliers, NMI ~0.97).
@@ -78,18 +82,33 @@ def peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
 
 
-def run_case(name: str, route: str, seed: int, labels_out: Path) -> dict:
+def run_case(name: str, route: str, seed: int, labels_out: Path, lists_out: Path) -> dict:
     from pipeline.clustering import (
         cluster,
         k_reciprocal_encoding,
         knn,
         l2_normalize,
         label_quality,
+        neighbours,
         sparse_jaccard_distance,
     )
 
     n, n_ids, n_cams, dim = CASES[name]
     feats, ids = clustered_features(n, n_ids, n_cams, dim, seed)
+    if route == "int8":
+        # Loaded by every training stage, so not timed; its ~0.5 GiB count in the peak RSS
+        # (imported after the inputs, whose temporaries are no part of a round).
+        import torch  # noqa: F401
+
+        # Count the rows the int8 route could not prove and searched exactly.
+        exact_rows = []
+        search = neighbours.faiss.knn
+
+        def counted(xq, xb, k):
+            exact_rows.append(len(xq))
+            return search(xq, xb, k)
+
+        neighbours.faiss.knn = counted
     out: dict = {"case": name, "route": route, "n": n, "dim": dim, "ids": n_ids}
     out["rss_inputs_gib"] = peak_rss_gib()
     out["load_average_1min"] = os.getloadavg()[0]  # the machine is shared: wall times vary
@@ -105,6 +124,9 @@ def run_case(name: str, route: str, seed: int, labels_out: Path) -> dict:
     x = timed("normalize", l2_normalize, feats)
     del feats
     idx, dist = timed("knn", knn, x, K1 + 1, route=route)
+    if route == "int8":
+        out["rows_searched_exactly"] = sum(exact_rows)
+    np.save(lists_out, idx)
     v = timed("encode", k_reciprocal_encoding, idx, dist, K1, K2, features=x)
     out["v_nnz_per_row"] = v.nnz / n
     del idx, dist
@@ -122,47 +144,84 @@ def run_case(name: str, route: str, seed: int, labels_out: Path) -> dict:
 
 
 def plot(results: list[dict], path: Path) -> None:
-    """CPU time and peak memory against N, one line per (dimension, route).
+    """Wall time, CPU time and peak memory against N, one line per (dimension, route).
 
-    CPU seconds, not wall: on the shared 2-core machine wall time follows the load.
+    Rows measured while other jobs held the cores have inflated wall times: their
+    CPU seconds (all threads of the process) are the steadier figure.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    panels = (
+        ("total_wall_s", "wall time of one round (s)"),
+        ("total_cpu_s", "CPU time of one round (s)"),
+        ("peak_rss_gib", "peak RSS (GiB)"),
+    )
+    fig, axes = plt.subplots(1, len(panels), figsize=(15, 4))
     for key in sorted({(r["dim"], r["route"]) for r in results}):
         rows = sorted((r for r in results if (r["dim"], r["route"]) == key), key=lambda r: r["n"])
-        label = f"{key[0]}-d, {key[1]}"
-        axes[0].plot([r["n"] for r in rows], [r["total_cpu_s"] for r in rows], "o-", label=label)
-        axes[1].plot([r["n"] for r in rows], [r["peak_rss_gib"] for r in rows], "o-", label=label)
-    for ax, ylabel in zip(axes, ("CPU time of one round (s)", "peak RSS (GiB)"), strict=True):
+        for ax, (field, _) in zip(axes, panels, strict=True):
+            ax.plot(
+                [r["n"] for r in rows],
+                [r[field] for r in rows],
+                "o-",
+                label=f"{key[0]}-d, {key[1]}",
+            )
+    for ax, (_, ylabel) in zip(axes, panels, strict=True):
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # decades only
         ax.set_xlabel("samples N")
         ax.set_ylabel(ylabel)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
-    fig.suptitle("Pseudo-label round (kNN, Jaccard, DBSCAN) on 2 shared cores")
+        ax.legend(fontsize=8)
+    fig.suptitle("Pseudo-label round (kNN, Jaccard, DBSCAN) on 2 cores")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100, metadata={"Software": None})  # no version/date: deterministic
     plt.close(fig)
 
 
+def table(results: list[dict]) -> str:
+    """The results as a markdown table, by dimension, N and route."""
+    head = (
+        "| N | dim | route | wall s | CPU s | kNN wall s | kNN CPU s | Jaccard wall s "
+        "| DBSCAN wall s | peak RSS GiB | rows searched exactly | lists = exact "
+        "| ARI vs exact | clusters | load avg (1 min) |"
+    )
+    lines = [head, "|" + "---|" * head.count(" | ") + "---|"]
+    for r in results:
+        ari = r.get("ari_vs_exact")
+        ari = "(ref)" if r["route"] == "exact" else ("n/a" if ari is None else f"{ari:.4f}")
+        same = r.get("lists_equal_exact")
+        same = "(ref)" if r["route"] == "exact" else ("n/a" if same is None else f"{same:.4f}")
+        cells = [
+            f"{r['n']:,}", str(r["dim"]), r["route"], f"{r['total_wall_s']:.1f}",
+            f"{r['total_cpu_s']:.1f}", f"{r['knn_wall_s']:.1f}", f"{r['knn_cpu_s']:.1f}",
+            f"{r['jaccard_wall_s']:.1f}", f"{r['dbscan_wall_s']:.1f}",
+            f"{r['peak_rss_gib']:.2f}", str(r.get("rows_searched_exactly", "")), same, ari,
+            str(r["quality_num_clusters"]), f"{r['load_average_1min']:.1f}",
+        ]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--case", nargs="+", choices=list(CASES), default=["market"])
+    parser.add_argument("--case", nargs="*", choices=list(CASES), default=["market"])
     parser.add_argument("--route", nargs="+", choices=ROUTES, default=["exact"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="write the results here (merged by case, route)")
     parser.add_argument("--plot", type=Path, help="plot time and memory against N from --json")
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--table", action="store_true", help="print --json as a markdown table")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        route, labels_out = args.child
-        print(json.dumps(run_case(args.case[0], route, args.seed, Path(labels_out))))
+        route, labels_out, lists_out = args.child
+        row = run_case(args.case[0], route, args.seed, Path(labels_out), Path(lists_out))
+        print(json.dumps(row))
         return
     results = []
     if args.json and args.json.exists():
@@ -171,8 +230,9 @@ def main(argv: list[str] | None = None) -> None:
         for name in args.case:
             for route in args.route:
                 labels = Path(tmp) / f"{name}-{route}.npy"
+                lists = Path(tmp) / f"{name}-{route}-lists.npy"
                 cmd = [sys.executable, __file__, "--case", name, "--seed", str(args.seed)]
-                cmd += ["--child", route, str(labels)]
+                cmd += ["--child", route, str(labels), str(lists)]
                 done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
                 row = json.loads(done.stdout.strip().splitlines()[-1])
                 exact = Path(tmp) / f"{name}-exact.npy"
@@ -180,6 +240,11 @@ def main(argv: list[str] | None = None) -> None:
                     from sklearn.metrics import adjusted_rand_score
 
                     row["ari_vs_exact"] = adjusted_rand_score(np.load(exact), np.load(labels))
+                    mine, ref = np.load(lists), np.load(Path(tmp) / f"{name}-exact-lists.npy")
+                    # Same sets: sorted rows equal (order may differ within near-ties).
+                    row["lists_equal_exact"] = float(
+                        (np.sort(mine, axis=1) == np.sort(ref, axis=1)).all(axis=1).mean()
+                    )
                 results = [r for r in results if (r["case"], r["route"]) != (name, route)]
                 results.append(row)
                 for key, value in row.items():
@@ -192,6 +257,8 @@ def main(argv: list[str] | None = None) -> None:
                     write_json(args.json, results)
     if args.plot:
         plot(results, args.plot)
+    if args.table:
+        print(table(results))
 
 
 if __name__ == "__main__":

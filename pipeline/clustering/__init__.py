@@ -1,6 +1,7 @@
 """Pseudo labels for unsupervised re-id, shared by the SCL track and DICL.
 
-- ``neighbours``: kNN ranked lists, self first: exact (faiss or chunked numpy) or faiss IVF.
+- ``neighbours``: kNN ranked lists, self first: exact (faiss or chunked numpy), int8 search
+  re-ranked in float32, or faiss IVF.
 - ``jaccard``: k-reciprocal Jaccard distance (Zhong et al., CVPR 2017).
 - ``sparse_jaccard``: its pairs within a radius, in time and memory linear in the pairs.
 - ``progress``: progress bars that appear only on long steps.

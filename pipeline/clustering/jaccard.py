@@ -299,7 +299,7 @@ def compute_jaccard_distance(
         k2: query-expansion size.
         use_faiss: kNN search with faiss (else chunked numpy).
         chunk_size: query rows per kNN block on the numpy path.
-        knn_route: "exact" or "ivf" neighbour search (``neighbours.knn``).
+        knn_route: "exact", "int8" or "ivf" neighbour search (``neighbours.knn``).
 
     Returns:
         (N, N) float32, symmetric, zero diagonal (up to float rounding).
@@ -329,7 +329,7 @@ def compute_sparse_jaccard_distance(
         max_distance: largest distance kept (e.g. the largest DBSCAN eps).
         use_faiss: kNN search with faiss (else chunked numpy).
         chunk_size: query rows per kNN block on the numpy path.
-        knn_route: "exact" or "ivf" neighbour search (``neighbours.knn``).
+        knn_route: "exact", "int8" or "ivf" neighbour search (``neighbours.knn``).
 
     Returns:
         (N, N) CSR float32 with sorted indices.

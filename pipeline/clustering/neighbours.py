@@ -7,10 +7,12 @@ memory stays O(N k) plus one block, and both put each sample at rank 0 even
 when duplicates tie with it.
 
 Routes (``clustering.knn`` / ``pseudo_labels.knn``): "exact" (faiss IndexFlatL2,
-the default, N^2 d work) and "ivf" (faiss IndexIVFFlat: k-means cells of about
-sqrt(N) samples, each query scans its nearest ``IVF_PROBES`` cells; the listed
-distances stay exact, the lists can miss neighbours). IVF is deterministic (seeded
-k-means, per-query search); faiss's HNSW is not (its threaded build order varies).
+the default, N^2 d work), "int8" (the same lists, up to near-ties, from an int8
+search re-ranked in float32: see ``_int8_knn``) and "ivf" (faiss IndexIVFFlat:
+k-means cells of about sqrt(N) samples, each query scans its nearest ``IVF_PROBES``
+cells; the listed distances stay exact, the lists can miss neighbours). IVF is
+deterministic (seeded k-means, per-query search); faiss's HNSW is not (its threaded
+build order varies).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 
 from pipeline.clustering.progress import progress
 
-KnnRoute = Literal["exact", "ivf"]
+KnnRoute = Literal["exact", "int8", "ivf"]
 KNN_ROUTES: tuple[str, ...] = get_args(KnnRoute)
 
 # Query rows per faiss call (for progress), at least. faiss searches with BLAS when a
@@ -108,6 +110,110 @@ def _search(index, x: np.ndarray, k: int, desc: str, show: bool):
     return dist, idx
 
 
+# int8 route: candidates kept per list of k (then re-ranked in float32), square blocks
+# of the int8 Gram matrix (int32, 64 MiB each, two held), and the rounding-error bound in
+# standard deviations: a row whose list it cannot prove is searched exactly.
+INT8_EXTRA = 1.0
+_INT8_BLOCK = 4096
+_INT8_SIGMAS = 6.0
+_INT8_MAX_DIM = (2**31 - 1) // (2 * 127 * 127)  # |S_ij - h_j| < 2^31
+# Rows re-ranked per faiss call (progress only).
+_RERANK_ROWS = 1 << 16
+
+
+def _int8_candidates(x: np.ndarray, sq: np.ndarray, kc: int, show: bool):
+    """Per row, the kc best int8 scores S_ij - h_j and their columns, best first.
+
+    With q = round(s x) (one scale s, |q| <= 127), S = q q^T approximates s^2 x x^T
+    exactly in int32, and h_j = round(s^2 |x_j|^2 / 2) turns the ranking into one by
+    squared distance (dropped when constant, as on L2-normalised rows). Blocks of S
+    are computed once for each pair of row blocks (I <= J) and fed to faiss's heaps
+    for the rows of I and, transposed, of J.
+    """
+    import torch  # only this route needs it (about 1 s to import)
+
+    n = x.shape[0]
+    peak = float(np.abs(x).max())
+    scale = 127.0 / peak if peak > 0 else 1.0
+    q = torch.from_numpy(np.clip(np.rint(x * scale), -127, 127).astype(np.int8))
+    h = np.rint(sq * (scale * scale / 2)).astype(np.int32)
+    constant = bool((h == h[0]).all())
+    shift = int(h[0]) if constant else 0
+    h = None if constant else torch.from_numpy(h)
+    vals = np.empty((n, kc), dtype=np.int32)
+    ids = np.empty((n, kc), dtype=np.int64)
+    heaps = faiss.int_minheap_array_t()  # keeps the kc largest of each row
+    heaps.nh, heaps.k = n, kc
+    heaps.val, heaps.ids = faiss.swig_ptr(vals), faiss.swig_ptr(ids)
+    heaps.heapify()
+    starts = range(0, n, _INT8_BLOCK)
+    pairs = [(i, j) for i in starts for j in starts if j >= i]
+    # Reused buffers: a fresh 64 MiB block each time costs more in page faults than
+    # the 256-d product itself.
+    buffers = torch.empty((2, min(n, _INT8_BLOCK) ** 2), dtype=torch.int32)
+    for i, j in progress(pairs, desc="neighbours (int8)", disable=not show):
+        rows, cols = q[i : i + _INT8_BLOCK], q[j : j + _INT8_BLOCK]
+        block = buffers[0, : len(rows) * len(cols)].view(len(rows), len(cols))
+        torch._int_mm(rows, cols.t(), out=block)
+        if j > i:
+            mirror = buffers[1, : len(rows) * len(cols)].view(len(cols), len(rows))
+            mirror.copy_(block.t())
+            if h is not None:
+                mirror -= h[i : i + _INT8_BLOCK]
+            heaps.addn(len(rows), faiss.swig_ptr(mirror.numpy()), i, j, len(cols))
+        if h is not None:
+            block -= h[j : j + _INT8_BLOCK]
+        heaps.addn(len(cols), faiss.swig_ptr(block.numpy()), j, i, len(rows))
+    heaps.reorder()
+    return vals, ids, scale, shift
+
+
+def _int8_knn(x: np.ndarray, k: int, show: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The exact route's lists from an int8 search and a float32 re-rank.
+
+    The int8 Gram matrix runs on VNNI units at several times float32's rate, with
+    half the blocks (symmetry) and exact int32 sums. Its score errs from the true
+    squared distance by at most ``delta`` (``_INT8_SIGMAS`` standard deviations of
+    the sum of independent roundings); the (1 + INT8_EXTRA) k best candidates get
+    their float32 distances (faiss, computed directly), and a row keeps the k
+    nearest of them when no non-candidate can come closer: the last candidate's
+    int8 distance, less delta, must exceed the k-th float32 distance. The other
+    rows are searched exactly. Ties between equal float32 distances follow the
+    int8 order; distances may differ from the exact route's in the last bits.
+    """
+    n, d = x.shape
+    if d > _INT8_MAX_DIM:
+        raise ValueError(f"knn='int8': int32 sums hold up to {_INT8_MAX_DIM} dimensions, got {d}")
+    kc = min(n, k + int(np.ceil(INT8_EXTRA * k)))
+    sq = np.einsum("ij,ij->i", x, x)
+    vals, cand, scale, shift = _int8_candidates(x, sq, kc, show)
+    dist = np.empty((n, kc), dtype=np.float32)
+    for start in progress(range(0, n, _RERANK_ROWS), desc="re-rank", disable=not show):
+        stop = min(start + _RERANK_ROWS, n)
+        faiss.fvec_L2sqr_by_idx(
+            faiss.swig_ptr(dist[start:stop]),
+            faiss.swig_ptr(x[start:stop]),
+            faiss.swig_ptr(x),
+            faiss.swig_ptr(cand[start:stop]),
+            d,
+            stop - start,
+            kc,
+        )
+    pos, top = _smallest_k(dist, k)
+    idx = np.take_along_axis(cand, pos, axis=1)
+    if kc < n:
+        s2 = scale * scale
+        # Var of (x_i e_j + e_i x_j) / s + e_i e_j / s^2 for roundings e ~ U(-1/2, 1/2).
+        sigma = np.sqrt((sq + sq.max()) / 12 + d / 144 / s2) / scale
+        bound = sq - 2 * (vals[:, -1].astype(np.float64) - shift) / s2
+        slack = 2 * _INT8_SIGMAS * sigma + 1 / s2 + 1e-5 * (sq + sq.max())
+        unsure = np.flatnonzero(bound - slack <= top[:, -1])
+        if unsure.size:
+            dist_u, idx_u = faiss.knn(x[unsure], x, k)
+            top[unsure], idx[unsure] = dist_u, idx_u
+    return idx, top
+
+
 def _ivf_index(x: np.ndarray):
     n, d = x.shape
     cells = max(1, min(int(round(np.sqrt(n))), n // 39))
@@ -141,7 +247,8 @@ def knn(
         chunk_size: query rows per block on the numpy path.
         use_faiss: search with faiss-cpu; False uses chunked numpy (ties ordered
             by index; exact route only).
-        route: "exact" or "ivf" (approximate; see the module docstring).
+        route: "exact", "int8" (the exact lists but for rare near-ties) or "ivf"
+            (approximate; see the module docstring).
         show_progress: a progress bar on stderr when the search takes a while.
 
     Returns:
@@ -153,6 +260,10 @@ def knn(
     x = as_feature_matrix(features)
     n = x.shape[0]
     check_list_length(k, n)
+    if route == "int8":
+        idx, dist = _int8_knn(x, int(k), show_progress)
+        np.maximum(dist, 0.0, out=dist)
+        return _put_self_first(idx, dist)
     if route == "ivf":
         dist, idx = _search(_ivf_index(x), x, int(k), "neighbours (ivf)", show_progress)
         short = np.flatnonzero((idx < 0).any(axis=1))

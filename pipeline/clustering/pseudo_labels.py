@@ -28,6 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from pipeline.clustering.cannot_link import split_cannot_link
+from pipeline.clustering.progress import working
 
 Method = Literal["dbscan", "hdbscan"]
 OutlierPolicy = Literal["drop", "singleton"]
@@ -157,7 +158,8 @@ def _dbscan(distance, eps: float, min_samples: int) -> np.ndarray:
     # Imported here: scikit-learn takes about 1 s to import, and most stages never call this.
     from sklearn.cluster import DBSCAN
 
-    model = DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit(graph)
+    with working(f"dbscan ({graph.nnz / graph.shape[0]:.0f} pairs a sample)"):
+        model = DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit(graph)
     core = np.zeros(distance.shape[0], dtype=bool)
     core[model.core_sample_indices_] = True
     return _assign_border_points(graph, model.labels_.astype(np.int64), core)

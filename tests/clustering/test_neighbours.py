@@ -1,4 +1,4 @@
-"""Neighbour-search routes: the chunked exact search and the approximate IVF route."""
+"""Neighbour-search routes: the chunked exact search, the int8 route and the approximate IVF."""
 
 from __future__ import annotations
 
@@ -48,19 +48,69 @@ def test_chunked_exact_search_is_one_faiss_call_bit_for_bit(small_blas_blocks):
     assert np.array_equal(got_dist.view(np.uint32), expected_dist.view(np.uint32))
 
 
-def test_ivf_route_gives_the_exact_routes_labels():
+@pytest.mark.parametrize("route", ["int8", "ivf"])
+def test_route_gives_the_exact_routes_labels(route):
     x = blobs(1500, 40, 32, 0.35, 1)
     labels = {
-        route: cluster(
-            compute_sparse_jaccard_distance(x, 20, 6, max_distance=0.6, knn_route=route),
+        r: cluster(
+            compute_sparse_jaccard_distance(x, 20, 6, max_distance=0.6, knn_route=r),
             "dbscan",
             0.6,
             4,
         )
-        for route in KNN_ROUTES
+        for r in ("exact", route)
     }
     assert labels["exact"].max() >= 30  # the problem has structure to agree on
-    assert adjusted_rand_score(labels["exact"], labels["ivf"]) >= 0.99
+    assert adjusted_rand_score(labels["exact"], labels[route]) >= 0.99
+
+
+def same_lists(got, expected, atol=1e-5):
+    """Equal neighbour sets per row and distances within atol (near-ties may swap ranks)."""
+    (idx, dist), (ref_idx, ref_dist) = got, expected
+    assert np.array_equal(idx[:, 0], np.arange(len(idx)))
+    assert all(set(a) == set(b) for a, b in zip(idx, ref_idx, strict=True))
+    np.testing.assert_allclose(dist, ref_dist, atol=atol)
+
+
+@pytest.fixture()
+def small_int8_blocks(monkeypatch):
+    """int8 Gram blocks of 64 rows: several block pairs and a ragged last block."""
+    monkeypatch.setattr(neighbours, "_INT8_BLOCK", 64)
+
+
+def test_int8_lists_are_the_exact_lists(small_int8_blocks):
+    x = neighbours.l2_normalize(blobs(300, 12, 24, 0.6, 3))
+    got = knn(x, 11, route="int8")
+    same_lists(got, knn(x, 11))
+    again = knn(x, 11, route="int8")
+    assert np.array_equal(got[0], again[0]) and np.array_equal(got[1], again[1])
+
+
+def test_int8_ranks_unnormalised_rows_by_distance(small_int8_blocks):
+    x = blobs(300, 12, 24, 0.6, 4) * np.linspace(0.5, 3.0, 300, dtype=np.float32)[:, None]
+    same_lists(knn(x, 9, route="int8"), knn(x, 9), atol=1e-4)
+
+
+def test_int8_rows_it_cannot_prove_are_searched_exactly(small_int8_blocks, monkeypatch):
+    x = neighbours.l2_normalize(blobs(300, 12, 24, 0.6, 5))
+    searched = []
+    exact_search = faiss.knn
+
+    def spy(xq, xb, k):
+        searched.append(len(xq))
+        return exact_search(xq, xb, k)
+
+    monkeypatch.setattr(neighbours.faiss, "knn", spy)
+    same_lists(knn(x, 9, route="int8"), knn(x, 9))
+    assert searched == []  # well separated: every row proved
+    monkeypatch.setattr(neighbours, "_INT8_SIGMAS", 1e6)  # no row can be proved
+    same_lists(knn(x, 9, route="int8"), knn(x, 9))
+    assert searched == [300]
+
+
+def test_int8_list_as_long_as_the_data():
+    x = blobs(20, 3, 8, 0.5, 6)
+    same_lists(knn(x, 20, route="int8"), knn(x, 20), atol=1e-4)
 
 
 def test_ivf_lists_are_ranked_self_first_and_deterministic():

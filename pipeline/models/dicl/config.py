@@ -61,7 +61,7 @@ def add_dicl_config(cfg: CN) -> None:
 
     # Pseudo labels before each epoch: Jaccard (k1, k2) + DBSCAN at three eps.
     cfg.MODEL.DICL.PSEUDO = CN()
-    # Neighbour search of the Jaccard distance: "exact" or "ivf" (approximate).
+    # Neighbour search of the Jaccard distance: "exact", "int8" or "ivf" (approximate).
     cfg.MODEL.DICL.PSEUDO.KNN = "exact"
     cfg.MODEL.DICL.PSEUDO.K1 = 30
     cfg.MODEL.DICL.PSEUDO.K2 = 6

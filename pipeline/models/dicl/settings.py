@@ -120,7 +120,7 @@ class LossSettings(Settings):
 
 class PseudoLabelSettings(Settings):
     # Neighbour search: pipeline.clustering.neighbours.KNN_ROUTES.
-    knn: Literal["exact", "ivf"] = "exact"
+    knn: Literal["exact", "int8", "ivf"] = "exact"
     k1: int = Field(30, ge=1)
     k2: int = Field(6, ge=1)
     eps: Triple = (0.68, 0.70, 0.72)

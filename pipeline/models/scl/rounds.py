@@ -68,7 +68,7 @@ def pseudo_labels(
 
     DBSCAN reads a sparse Jaccard matrix holding only pairs within ``eps`` (the
     pairs it can link), so memory stays linear in N; HDBSCAN needs the dense one.
-    ``knn`` picks the neighbour search ("exact" or the approximate "ivf").
+    ``knn`` picks the neighbour search ("exact", "int8" or the approximate "ivf").
     """
     mixed = mixed_embedding(global_feats, local_feats, lambda_g).numpy()
     if method == "dbscan":

@@ -90,7 +90,7 @@ class LossSettings(Settings):
 class ClusteringSettings(Settings):
     method: Literal["dbscan", "hdbscan"] = "dbscan"
     # Neighbour search: pipeline.clustering.neighbours.KNN_ROUTES.
-    knn: Literal["exact", "ivf"] = "exact"
+    knn: Literal["exact", "int8", "ivf"] = "exact"
     k1: int = Field(30, ge=1)
     k2: int = Field(6, ge=1)
     eps: float = Field(0.6, gt=0.0, le=1.0)
