@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import typing
+from pathlib import Path
 
 import faiss
 import numpy as np
@@ -134,3 +138,26 @@ def test_settings_offer_the_library_routes_with_exact_default(settings):
     field = settings.model_fields["knn"]
     assert field.default == "exact"
     assert typing.get_args(field.annotation) == KNN_ROUTES
+
+
+def test_int8_lists_hold_under_the_stages_pinned_kernels():
+    # Every stage pins AVX2 kernels (stages/__init__.py), under which torch's int8 matmul
+    # saturates 8-bit products: the route must notice and quantise to 7 bits.
+    root = Path(__file__).resolve().parents[2]
+    probe = (
+        "import stages, sys, numpy as np\n"
+        "sys.path.insert(0, 'tests/clustering')\n"
+        "from test_neighbours import blobs\n"
+        "from pipeline.clustering import neighbours\n"
+        "x = neighbours.l2_normalize(blobs(300, 12, 24, 0.6, 5))\n"
+        "(a, _), (b, _) = neighbours.knn(x, 9, route='int8'), neighbours.knn(x, 9)\n"
+        "print(sum(set(p) != set(q) for p, q in zip(a, b)), neighbours._int8_limit())\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=root, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    differing, limit = out.stdout.split()
+    assert differing == "0"
+    assert limit in ("63", "127")
