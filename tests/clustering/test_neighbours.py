@@ -106,7 +106,9 @@ def test_int8_rows_it_cannot_prove_are_searched_exactly(small_int8_blocks, monke
 
     monkeypatch.setattr(neighbours.faiss, "knn", spy)
     same_lists(knn(x, 9, route="int8"), knn(x, 9))
-    assert searched == []  # well separated: every row proved
+    # Well separated: (nearly) every row proved; at 7 bits (pinned kernels) a few are not.
+    assert sum(searched) <= (0 if neighbours._int8_limit() == 127 else 30)
+    searched.clear()
     monkeypatch.setattr(neighbours, "_INT8_SIGMAS", 1e6)  # no row can be proved
     same_lists(knn(x, 9, route="int8"), knn(x, 9))
     assert searched == [300]
