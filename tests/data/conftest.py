@@ -122,3 +122,12 @@ def http_server() -> Iterator[FakeServer]:
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def previous_output(tmp_path) -> Path:
+    """An earlier good extraction that a refused archive must leave as it is."""
+    out = tmp_path / "raw" / "ds"
+    out.mkdir(parents=True)
+    (out / "old.txt").write_text("previous good output")
+    return out

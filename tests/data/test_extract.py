@@ -112,14 +112,6 @@ BAD_TARS = {
 }
 
 
-@pytest.fixture
-def previous_output(tmp_path) -> Path:
-    out = tmp_path / "raw" / "ds"
-    out.mkdir(parents=True)
-    (out / "old.txt").write_text("previous good output")
-    return out
-
-
 def _assert_untouched(out: Path, tmp_path: Path) -> None:
     assert tree(out) == {"old.txt": b"previous good output"}
     assert siblings(out) == ["ds"]

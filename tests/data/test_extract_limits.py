@@ -17,14 +17,6 @@ from pipeline.params import ParamsError
 ZEROS = bytes(20 << 20)  # 20 MiB that deflate to about 20 kB
 
 
-@pytest.fixture
-def previous_output(tmp_path) -> Path:
-    out = tmp_path / "raw" / "ds"
-    out.mkdir(parents=True)
-    (out / "old.txt").write_text("previous good output")
-    return out
-
-
 def _assert_untouched(out: Path) -> None:
     assert tree(out) == {"old.txt": b"previous good output"}
     assert siblings(out) == ["ds"]  # no temporary left beside it

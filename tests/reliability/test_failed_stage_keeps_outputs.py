@@ -14,6 +14,8 @@ import hashlib
 import os
 import signal
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -54,6 +56,20 @@ def outputs_md5(tiny: TinyRepo) -> dict[str, str]:
     return digests
 
 
+@contextmanager
+def edited_params(tiny: TinyRepo, edit) -> Iterator[None]:
+    """params.yaml changed by ``edit(params)`` for the block, then restored byte for byte."""
+    params_file = tiny.root / "params.yaml"
+    original = params_file.read_bytes()
+    params = load_params(params_file)
+    edit(params)
+    dump_yaml(params, params_file)
+    try:
+        yield
+    finally:
+        params_file.write_bytes(original)
+
+
 def failing_repro(tiny: TinyRepo, *args: str) -> subprocess.CompletedProcess:
     proc = subprocess.run(
         ["dvc", "repro", *args], cwd=tiny.root, env=tiny.env, capture_output=True, text=True
@@ -81,32 +97,26 @@ def test_dvc_yaml_keeps_every_uncached_output():
 
 def test_a_bad_param_keeps_the_outputs(trained):
     before = outputs_md5(trained)
-    params_file = trained.root / "params.yaml"
-    original = params_file.read_bytes()
-    params = load_params(params_file)
-    params["scl"]["profiles"]["synthetic_market1501"]["train"]["epochs"] = "three"
-    dump_yaml(params, params_file)
-    try:
+
+    def bad_epochs(params: dict) -> None:
+        params["scl"]["profiles"]["synthetic_market1501"]["train"]["epochs"] = "three"
+
+    with edited_params(trained, bad_epochs):
         proc = failing_repro(trained, "eval_scl")
-        assert "train.epochs" in proc.output, proc.output[-2000:]
-    finally:
-        params_file.write_bytes(original)
+    assert "train.epochs" in proc.output, proc.output[-2000:]
     assert outputs_md5(trained) == before
 
 
 def test_a_tracking_outage_with_tracking_required_keeps_the_outputs(trained):
     before = outputs_md5(trained)
-    params_file = trained.root / "params.yaml"
-    original = params_file.read_bytes()
-    params = load_params(params_file)
-    params["tracking"] = {"uri": f"http://127.0.0.1:{closed_port()}", "required": True}
-    dump_yaml(params, params_file)
-    try:
+
+    def tracking_down(params: dict) -> None:
+        params["tracking"] = {"uri": f"http://127.0.0.1:{closed_port()}", "required": True}
+
+    with edited_params(trained, tracking_down):
         # `tracking` is no stage parameter: force the stage, as a user retrying would.
         proc = failing_repro(trained, "-f", "-s", "train_scl")
-        assert "tracking.required is true" in proc.output, proc.output[-2000:]
-    finally:
-        params_file.write_bytes(original)
+    assert "tracking.required is true" in proc.output, proc.output[-2000:]
     assert outputs_md5(trained) == before
 
 
