@@ -98,6 +98,11 @@ def load_checkpoint(
     return state
 
 
+def has_resume_state(output_dir: str | Path) -> bool:
+    """Whether a killed run of the stage writing ``output_dir`` left a checkpoint to resume."""
+    return any(resume_dir(output_dir).rglob(CHECKPOINT_NAME))
+
+
 def clear_resume(output_dir: str | Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         shutil.rmtree(resume_dir(output_dir))

@@ -13,6 +13,7 @@ tracking is required (every call is then confirmed) and at the end of its run.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -34,6 +35,10 @@ log = logging.getLogger(__name__)
 # `dvc exp run --temp/--queue` runs each experiment in a copy of the repo here.
 _DVC_TEMP_EXPS = re.compile(r"^(?P<root>.*?)/\.dvc/tmp/exps/")
 _URI_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
+
+# Tags that tie runs to a stage's outputs (backfill) and a killed run to its resumption.
+OUTPUTS_DIGEST_TAG = "pipeline.outputs_digest"
+RESUME_KEY_TAG = "pipeline.resume_key"
 
 # How long a stage waits at its end for the tracking process to finish its calls.
 WORKER_EXIT_TIMEOUT_S = 300
@@ -102,22 +107,79 @@ def dataset_digests(lock_path: Path, datasets: Iterable[str]) -> dict[str, str]:
     return digests
 
 
-def pipeline_outputs(root: Path) -> set[str]:
-    """Paths DVC writes: every stage output named in ``dvc.yaml``, and ``dvc.lock``.
+def stage_outputs(root: Path) -> dict[str, dict[str, list[str]]]:
+    """Each ``dvc.yaml`` stage's outputs by kind: ``{stage: {"outs": [...], "metrics": [...]}}``.
 
     Templated outputs (``data/raw/${item}``) are left out: they are not in git.
     """
     dvc_yaml = root / "dvc.yaml"
     stages = (load_yaml(dvc_yaml) or {}).get("stages", {}) if dvc_yaml.is_file() else {}
-    paths = {"dvc.lock"}
-    for stage in stages.values():
+    found: dict[str, dict[str, list[str]]] = {}
+    for name, stage in stages.items():
         body = stage.get("do", stage) if isinstance(stage, dict) else {}
+        kinds = found.setdefault(name, {})
         for kind in ("outs", "metrics", "plots"):
             for entry in body.get(kind) or []:
                 path = entry if isinstance(entry, str) else next(iter(entry), "")
                 if path and "${" not in path:
-                    paths.add(str(path).rstrip("/"))
+                    kinds.setdefault(kind, []).append(str(path).rstrip("/"))
+    return found
+
+
+def pipeline_outputs(root: Path) -> set[str]:
+    """Paths DVC writes: every stage output named in ``dvc.yaml``, and ``dvc.lock``."""
+    paths = {"dvc.lock"}
+    for kinds in stage_outputs(root).values():
+        for kind_paths in kinds.values():
+            paths.update(kind_paths)
     return paths
+
+
+def outputs_digest(paths: Iterable[str | Path], root: Path | None = None) -> str | None:
+    """sha256 over the files of ``paths`` (files or folders): each file's path and bytes.
+
+    A stage's run is tagged with the digest of what it wrote, so the backfill
+    (:mod:`pipeline.tracking_backfill`) recognises outputs that already have a run.
+    Paths count relative to ``root`` (default: the working directory, the repository
+    root under DVC). None when a path is missing.
+    """
+    root = Path.cwd() if root is None else Path(root)
+    files: list[tuple[str, Path]] = []
+    for path in paths:
+        path = Path(path) if Path(path).is_absolute() else root / path
+        if path.is_file():
+            members = [path]
+        elif path.is_dir():
+            members = [p for p in path.rglob("*") if p.is_file()]
+        else:
+            return None
+        for member in members:
+            try:
+                name = member.resolve().relative_to(root.resolve()).as_posix()
+            except ValueError:  # outside the root: the absolute path is its name
+                name = member.resolve().as_posix()
+            files.append((name, member))
+    digest = hashlib.sha256()
+    for name, member in sorted(files):
+        digest.update(f"{name}\0{member.stat().st_size}\0".encode())
+        with open(member, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def resume_key(track: str, stage: str, params: Mapping[str, Any], datasets: Iterable[str]) -> str:
+    """What a killed run and its resumption share: the stage, its params, its datasets."""
+    text = json.dumps(
+        [track, stage, {k: str(v) for k, v in flatten(dict(params)).items()}, sorted(datasets)],
+        sort_keys=True,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def logged_params(section: str, settings: Any, seed: int) -> dict[str, Any]:
+    """The params a track's stage runs carry: its resolved settings and the seed."""
+    return {section: settings.model_dump(mode="json"), "seed": seed}
 
 
 def changed_sources(porcelain: str, outputs: set[str]) -> list[str]:
@@ -260,9 +322,15 @@ class StageRun:
     Usage::
 
         with StageRun(track="scl", stage="train_scl", params=params, settings=tracking,
-                      datasets=["synthetic_market1501"]) as run:
+                      datasets=["synthetic_market1501"], outputs=["models/scl"]) as run:
             run.log_metrics({"loss": 0.3}, step=epoch)
             run.log_artifact("plots/scl/loss.png")
+
+    ``outputs`` (the stage's output paths) are digested when the run ends well and the
+    digest tagged (``pipeline.outputs_digest``), for the backfill. With ``resume`` (the
+    stage resumes a checkpoint) the newest unfinished run of the same stage, params
+    and datasets is reopened, so a killed and resumed training keeps one run and
+    whole curves; each reopening counts in the tag ``pipeline.resumes``.
     """
 
     def __init__(
@@ -273,12 +341,16 @@ class StageRun:
         params: Mapping[str, Any],
         settings: TrackingSettings,
         datasets: Iterable[str] = (),
+        outputs: Iterable[str | Path] = (),
+        resume: bool = False,
     ) -> None:
         self.track = track
         self.stage = stage
         self.params = dict(params)
         self.settings = settings
         self.datasets = list(datasets)
+        self.outputs = list(outputs)
+        self.resume = resume
         self._no_store: RuntimeError | None = None
         try:
             self.uri = tracking_uri(settings)
@@ -328,6 +400,8 @@ class StageRun:
             stage=self.stage,
             params=params,
             datasets=self.datasets,
+            resume_key=resume_key(self.track, self.stage, self.params, self.datasets),
+            resume=self.resume,
         )
         self._send("set_tags", tags=host_tags())
         return self
@@ -335,6 +409,10 @@ class StageRun:
     def __exit__(self, exc_type, exc, tb) -> None:
         if self._worker is None:
             return
+        if exc_type is None and self.outputs:
+            digest = outputs_digest(self.outputs)
+            if digest is not None:
+                self._send("set_tags", tags={OUTPUTS_DIGEST_TAG: digest})
         self._send("end", status="FINISHED" if exc_type is None else "FAILED")
         worker, self._worker = self._worker, None
         if worker is None:  # the end itself failed

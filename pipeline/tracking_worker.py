@@ -25,7 +25,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from pipeline.tracking import dataset_digests, redact, repo_root, run_tags
+from pipeline.tracking import RESUME_KEY_TAG, dataset_digests, redact, repo_root, run_tags
 
 
 @contextlib.contextmanager
@@ -90,8 +90,19 @@ class MlflowRun:
             return None
 
     def start(
-        self, *, uri: str, track: str, stage: str, params: Mapping[str, str], datasets: list[str]
+        self,
+        *,
+        uri: str,
+        track: str,
+        stage: str,
+        params: Mapping[str, str],
+        datasets: list[str],
+        resume_key: str | None = None,
+        resume: bool = False,
+        tags: Mapping[str, str] | None = None,
     ) -> None:
+        """Open the stage's run: a new one, or with ``resume`` the newest unfinished run
+        tagged ``resume_key`` (a killed training that now resumes its checkpoint)."""
         self.uri = uri
         if uri.startswith(("http://", "https://")):
             # Fail fast instead of MLflow's default minutes of retries.
@@ -103,13 +114,37 @@ class MlflowRun:
             with store_lock(uri):
                 self.client = MlflowClient(tracking_uri=uri)
                 experiment_id = self._experiment_id(track)
-            run = self.client.create_run(experiment_id, run_name=stage, tags=run_tags(stage))
+            previous = self._unfinished_run(experiment_id, resume_key) if resume else None
+            if previous is not None:
+                self.run_id = previous.info.run_id
+                resumes = int(previous.data.tags.get("pipeline.resumes", "0")) + 1
+                self.client.update_run(self.run_id, status="RUNNING")
+                self.client.set_tag(self.run_id, "pipeline.resumes", str(resumes))
+                return  # its params and datasets are the ones the key was made of
+            run_tags_ = {**run_tags(stage), **(tags or {})}
+            if resume_key:
+                run_tags_[RESUME_KEY_TAG] = resume_key
+            run = self.client.create_run(experiment_id, run_name=stage, tags=run_tags_)
             self.run_id = run.info.run_id
         except Exception as exc:  # noqa: BLE001
             self._fail("start a run", exc)
             return
         self._log_params(params)
         self._log_datasets(datasets)
+
+    def _unfinished_run(self, experiment_id: str, key: str | None):
+        """The newest run tagged ``key`` if it did not finish (killed, failed, or cut off)."""
+        if not key:
+            return None
+        runs = self.client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`{RESUME_KEY_TAG}` = '{key}'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        if runs and runs[0].info.status != "FINISHED":
+            return runs[0]
+        return None
 
     def _experiment_id(self, track: str) -> str:
         """The track's experiment, created on first use."""

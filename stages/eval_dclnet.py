@@ -21,7 +21,7 @@ from pipeline.models.dclnet.evaluation import evaluate_dclnet
 from pipeline.models.dclnet.settings import DclnetSettings, load_settings
 from pipeline.params import RuntimeSettings, TrackingSettings, load_params, section, validate
 from pipeline.runtime import setup
-from pipeline.tracking import StageRun
+from pipeline.tracking import StageRun, logged_params
 from stages._main import run
 
 
@@ -50,9 +50,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     with StageRun(
         track="dclnet",
         stage="eval_dclnet",
-        params={"dclnet": settings.model_dump(mode="json")},
+        params=logged_params("dclnet", settings, int(params.get("seed", 0))),
         settings=section(params, "tracking", TrackingSettings),
         datasets=[settings.dataset],
+        outputs=[args.metrics, args.plots],
     ) as tracker:
         metrics = evaluate_dclnet(
             settings,

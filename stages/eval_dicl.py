@@ -19,7 +19,7 @@ from pipeline.models.dicl.run import evaluate_from_params
 from pipeline.models.dicl.settings import load_settings
 from pipeline.params import RuntimeSettings, TrackingSettings, load_params, section
 from pipeline.runtime import setup
-from pipeline.tracking import StageRun
+from pipeline.tracking import StageRun, logged_params
 from stages._main import run
 
 
@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     runtime = setup(runtime_settings, seed)
     data = Path(args.data or Path("data/processed") / settings.dataset)
-    logged = {"person_search": settings.model_dump(mode="json"), "seed": seed}
+    logged = logged_params("person_search", settings, seed)
     tracking = section(params, "tracking", TrackingSettings)
     with StageRun(
         track="dicl",
@@ -51,6 +51,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         params=logged,
         settings=tracking,
         datasets=[settings.dataset],
+        outputs=[args.metrics, args.plots_dir],
     ) as mlrun:
         metrics = evaluate_from_params(
             settings,

@@ -19,7 +19,7 @@ from pipeline.models.scl.settings import load_settings
 from pipeline.models.scl.train import DEFAULT_PRETRAINED_CACHE
 from pipeline.params import RuntimeSettings, TrackingSettings, load_params, section
 from pipeline.runtime import setup
-from pipeline.tracking import StageRun
+from pipeline.tracking import StageRun, logged_params
 from stages._main import run
 
 
@@ -45,9 +45,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     data = Path(args.data or Path("data/processed") / settings.dataset)
     load_trained_config(args.model_dir)  # fail before starting a tracking run
     tracking = section(params, "tracking", TrackingSettings)
-    logged = {"scl": settings.model_dump(mode="json"), "seed": params.get("seed", 0)}
+    logged = logged_params("scl", settings, int(params.get("seed", 0)))
     with StageRun(
-        track="scl", stage="eval_scl", params=logged, settings=tracking, datasets=[settings.dataset]
+        track="scl",
+        stage="eval_scl",
+        params=logged,
+        settings=tracking,
+        datasets=[settings.dataset],
+        outputs=[args.metrics, args.plots_dir],
     ) as mlrun:
         metrics = evaluate_scl(
             settings,

@@ -15,11 +15,12 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from pipeline.checkpoint import has_resume_state
 from pipeline.models.dclnet.settings import load_settings
 from pipeline.models.dclnet.training import history_metrics, train_dclnet
 from pipeline.params import RuntimeSettings, TrackingSettings, load_params, section
 from pipeline.runtime import setup
-from pipeline.tracking import StageRun
+from pipeline.tracking import StageRun, logged_params
 from stages._main import run
 
 
@@ -38,9 +39,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     with StageRun(
         track="dclnet",
         stage="train_dclnet",
-        params={"seed": params.get("seed", 0), "dclnet": settings.model_dump(mode="json")},
+        params=logged_params("dclnet", settings, int(params.get("seed", 0))),
         settings=section(params, "tracking", TrackingSettings),
         datasets=[settings.dataset],
+        outputs=[args.models, args.plots],
+        resume=has_resume_state(args.models),
     ) as tracker:
 
         def log_epoch(unit: str, epoch: int, row: dict[str, float]) -> None:

@@ -22,12 +22,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from pipeline.checkpoint import has_resume_state
 from pipeline.models.dicl.launch import launch_workers
 from pipeline.models.dicl.run import train_from_params
 from pipeline.models.dicl.settings import load_settings
 from pipeline.params import RuntimeSettings, TrackingSettings, load_params, section
 from pipeline.runtime import setup
-from pipeline.tracking import StageRun
+from pipeline.tracking import StageRun, logged_params
 from stages._main import run
 
 
@@ -50,7 +51,7 @@ def worker(argv: Sequence[str] | None) -> None:
     seed = int(params.get("seed", 0))
     runtime = setup(section(params, "runtime", RuntimeSettings), seed)
     data = Path(args.data or Path("data/processed") / settings.dataset)
-    logged = {"person_search": settings.model_dump(mode="json"), "seed": seed}
+    logged = logged_params("person_search", settings, seed)
     tracking = section(params, "tracking", TrackingSettings)
     with (
         StageRun(
@@ -59,6 +60,8 @@ def worker(argv: Sequence[str] | None) -> None:
             params=logged,
             settings=tracking,
             datasets=[settings.dataset],
+            outputs=[args.model_dir, args.plots_dir],
+            resume=has_resume_state(args.model_dir),
         )
         if runtime.is_main
         else _NoRun() as mlrun

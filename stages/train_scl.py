@@ -17,11 +17,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from pipeline.checkpoint import has_resume_state
 from pipeline.models.scl.settings import load_settings
 from pipeline.models.scl.train import DEFAULT_PRETRAINED_CACHE, train_scl
 from pipeline.params import RuntimeSettings, TrackingSettings, load_params, section
 from pipeline.runtime import setup
-from pipeline.tracking import StageRun
+from pipeline.tracking import StageRun, logged_params
 from stages._main import run
 
 
@@ -41,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     runtime = setup(section(params, "runtime", RuntimeSettings), int(params.get("seed", 0)))
     data = Path(args.data or Path("data/processed") / settings.dataset)
     tracking = section(params, "tracking", TrackingSettings)
-    logged = {"scl": settings.model_dump(mode="json"), "seed": params.get("seed", 0)}
+    logged = logged_params("scl", settings, int(params.get("seed", 0)))
 
     with (
         StageRun(
@@ -50,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             params=logged,
             settings=tracking,
             datasets=[settings.dataset],
+            outputs=[args.model_dir, args.plots_dir],
+            resume=has_resume_state(args.model_dir),
         )
         if runtime.is_main
         else _NoRun() as mlrun

@@ -22,7 +22,7 @@ from typing import Literal, get_args
 import faiss
 import numpy as np
 
-from pipeline.clustering.progress import progress
+from pipeline.progress import progress
 
 KnnRoute = Literal["exact", "int8", "ivf"]
 KNN_ROUTES: tuple[str, ...] = get_args(KnnRoute)

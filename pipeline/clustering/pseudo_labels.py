@@ -28,7 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from pipeline.clustering.cannot_link import split_cannot_link
-from pipeline.clustering.progress import working
+from pipeline.progress import working
 
 Method = Literal["dbscan", "hdbscan"]
 OutlierPolicy = Literal["drop", "singleton"]

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 import numpy as np
 import scipy.sparse as sp
 
-from pipeline.clustering.progress import progress
+from pipeline.progress import progress
 
 # Column-sharing pairs per bound block (each ~12 bytes in scipy's product).
 _BLOCK_PAIRS = 1 << 23

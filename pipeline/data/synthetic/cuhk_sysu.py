@@ -186,7 +186,9 @@ def render_cuhk_sysu(settings: CuhkSysuRender, out_dir: Path) -> dict[str, int]:
         capacity = np.full(len(split_scenes[split]), s.min_people)
         per_scene = assign_appearances(rng, pids, capacity, s.min_appearances, s.max_appearances)
         plan = list(zip(split_scenes[split], per_scene, strict=True))
-        rendered = ordered_map(lambda unit: writer.render_scene(*unit, people), plan)
+        rendered = ordered_map(
+            lambda unit: writer.render_scene(*unit, people), plan, desc=f"{split} scenes"
+        )
         for (_, labelled), result in zip(plan, rendered, strict=True):
             writer.record_scene(labelled, *result)
     writer.add_zero_size_boxes()

@@ -178,7 +178,9 @@ def render_market1501(settings: Market1501Render, out_dir: Path) -> dict[str, in
         first_family=2_000_000,
     )
     units += [(first_val + n, who, True) for n, who in enumerate(val_people)]
-    for written in ordered_map(lambda unit: writer.identity(*unit), units):
+    for written in ordered_map(
+        lambda unit: writer.identity(*unit), units, desc="Market-1501 identities"
+    ):
         writer.record_identity(written)
     for index in range(s.num_distractors):
         writer.false_detection(0, index, test_people)

@@ -14,6 +14,8 @@ import os
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
+from pipeline.progress import progress
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
@@ -44,7 +46,10 @@ def _call(item):
 
 
 def ordered_map(
-    task: Callable[[Item], Result], items: Iterable[Item], processes: int | None = None
+    task: Callable[[Item], Result],
+    items: Iterable[Item],
+    processes: int | None = None,
+    desc: str = "render",
 ) -> list[Result]:
     """``[task(item) for item in items]``, spread over forked worker processes.
 
@@ -54,6 +59,7 @@ def ordered_map(
             exists before the call (workers are forked, so later changes are unseen).
         items: the units, in the order their results are wanted.
         processes: worker count (None: :func:`default_processes`); 1 runs in this process.
+        desc: the progress bar's label (the bar shows when rendering takes a while).
 
     Returns:
         The results in the order of ``items``. An exception in a unit is re-raised here.
@@ -62,11 +68,12 @@ def ordered_map(
     items = list(items)
     count = min(default_processes() if processes is None else processes, len(items))
     if count <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        return [task(item) for item in items]
+        return [task(item) for item in progress(items, desc=desc)]
     _task = task
     try:
         with multiprocessing.get_context("fork").Pool(count) as pool:
             # Small chunks balance units of uneven cost (scenes of 2 or 6 people).
-            return pool.map(_call, items, chunksize=max(1, len(items) // (count * 8)))
+            results = pool.imap(_call, items, chunksize=max(1, len(items) // (count * 8)))
+            return list(progress(results, desc=desc, total=len(items)))
     finally:
         _task = None

@@ -154,7 +154,9 @@ def render_regdb(settings: RegdbRender, out_dir: Path) -> dict[str, int]:
                 written[modality].append(name)
         return written
 
-    rendered = dict(zip(pids, ordered_map(render_identity, pids), strict=True))
+    rendered = dict(
+        zip(pids, ordered_map(render_identity, pids, desc="RegDB identities"), strict=True)
+    )
     counts = {
         "ids": s.num_ids,
         "visible": sum(len(w["visible"]) for w in rendered.values()),

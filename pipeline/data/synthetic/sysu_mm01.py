@@ -130,7 +130,9 @@ def render_sysu_mm01(settings: SysuMm01Render, out_dir: Path) -> dict[str, int]:
         return written
 
     units = [(split, pid) for split, pids in splits.items() for pid in pids]
-    rendered = ordered_map(lambda unit: render_identity(unit[1]), units)
+    rendered = ordered_map(
+        lambda unit: render_identity(unit[1]), units, desc="SYSU-MM01 identities"
+    )
     for (split, _), written in zip(units, rendered, strict=True):
         key = "test" if split == "test" else "train"
         for modality, count in written.items():

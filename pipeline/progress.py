@@ -1,8 +1,8 @@
-"""Progress bars for pseudo-label rounds: shown only when a step takes a while.
+"""Progress bars for long steps: shown only when a step takes a while.
 
-tqdm on stderr with ``delay``, so the small synthetic rounds and the tests print
-nothing, while a round over 10^5 samples shows where it is (neighbour search,
-Jaccard, DBSCAN). Bars never touch a stage's outputs.
+tqdm on stderr with ``delay``, so short steps and the tests print nothing, while a
+pseudo-label round over 10^5 samples shows where it is (neighbour search, Jaccard,
+DBSCAN) and a synthetic render its units. Bars never touch a stage's outputs.
 """
 
 from __future__ import annotations
@@ -23,10 +23,18 @@ DELAY_S = 2.0
 _TICK_S = 1.0
 
 
-def progress(items: Iterable[T], *, desc: str, disable: bool = False) -> Iterator[T]:
+def progress(
+    items: Iterable[T], *, desc: str, disable: bool = False, total: int | None = None
+) -> Iterator[T]:
     """``items`` wrapped in a bar that appears after ``DELAY_S`` seconds (stderr)."""
     yield from tqdm(
-        items, desc=desc, leave=False, dynamic_ncols=True, delay=DELAY_S, disable=disable
+        items,
+        desc=desc,
+        total=total,
+        leave=False,
+        dynamic_ncols=True,
+        delay=DELAY_S,
+        disable=disable,
     )
 
 

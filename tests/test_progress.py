@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from pipeline.clustering import progress
+from pipeline import progress
 
 
 def test_working_shows_only_long_steps(monkeypatch, capsys):
