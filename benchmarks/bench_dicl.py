@@ -2,7 +2,7 @@
 
 Two configurations on random images with random person boxes (no data needed):
 
-* ``synthetic``: the params.yaml synthetic profile (its sizes and scales);
+* ``synthetic``: conf/'s synthetic_cuhk_sysu option (its sizes and scales);
 * ``paper``: the paper's CUHK-SYSU model (ResNet-50, 14x6 RoIs, 224x96 crops,
   128 RoIs per image) at the test scale 1500x900, batch 1 (CPU).
 
@@ -26,31 +26,21 @@ from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 
 import pipeline.models.dicl  # noqa: F401  (registration)
+from pipeline.compose import compose_params
 from pipeline.models.dicl.config import build_cfg
-from pipeline.models.dicl.settings import DiclSettings
-from pipeline.params import RuntimeSettings, load_params, load_yaml, resolve_profile
+from pipeline.models.dicl.settings import DiclSettings, load_settings
+from pipeline.params import RuntimeSettings
 from pipeline.runtime import setup
 
-PROPOSED = Path(__file__).resolve().parents[1] / "tests" / "dicl" / "params_person_search.yaml"
-
-
-def _section() -> dict:
-    """params.yaml's ``person_search``, or the proposed one while params.yaml lacks profiles."""
-    section = load_params("params.yaml").get("person_search") or {}
-    if "profiles" not in section:
-        section = load_yaml(PROPOSED)["person_search"]
-    return section
+CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
 def _settings(profile: str) -> tuple[DiclSettings, tuple[int, int]]:
-    section = _section()
+    dataset = "cuhk_sysu" if profile == "paper" else "synthetic_cuhk_sysu"
+    settings, _ = load_settings(compose_params([f"person_search/dataset={dataset}"], CONF))
     if profile == "paper":
-        section = {**section, "dataset": "cuhk_sysu"}
-        settings = DiclSettings.model_validate(resolve_profile(section, "person_search"))
         # build_model alone loads no weights: the benchmark runs random ones.
         return settings, (900, 1500)
-    section = {**section, "dataset": "synthetic_cuhk_sysu"}
-    settings = DiclSettings.model_validate(resolve_profile(section, "person_search"))
     long_side, short_side = settings.test.scale
     return settings, (short_side, long_side)
 

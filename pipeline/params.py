@@ -136,42 +136,14 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: tree}
 
 
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Recursively overlay ``override`` on ``base`` (mappings merge, everything else replaces)."""
-    out = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def resolve_profile(track_params: dict[str, Any], track: str) -> dict[str, Any]:
-    """A track section with its dataset's profile applied.
-
-    A track section holds the paper's settings, a ``dataset`` key and
-    ``profiles.<dataset>``: the keys that dataset changes (the synthetic profile
-    shrinks sizes and schedules). The selected profile wins over the base for the
-    keys it lists; ``dvc exp run -S <track>.profiles.<dataset>.<key>=...`` edits those.
-    """
-    if not isinstance(track_params, dict):
-        raise ParamsError(f"{track}: expected a mapping, got {track_params!r}")
-    profiles = track_params.get("profiles") or {}
-    if not isinstance(profiles, dict):
-        raise ParamsError(f"{track}.profiles: expected a mapping, got {profiles!r}")
-    dataset = track_params.get("dataset")
-    base = {k: v for k, v in track_params.items() if k != "profiles"}
-    return deep_merge(base, profiles.get(dataset) or {})
-
-
 def load_track_settings(
     params: dict[str, Any], track: str, model: type[S], layouts: tuple[str, ...]
 ) -> tuple[S, str]:
-    """Validate a track section with its dataset's profile applied; check the dataset.
+    """Validate a track section as params.yaml holds it; check its dataset.
 
-    Every profile is validated, not only the selected one, so a typo in the
-    PRW profile shows up while the synthetic world is selected.
+    params.yaml is composed from conf/ (``dvc exp run``): the track's base file, the
+    selected ``<track>/dataset`` option, then every ``-S``, so the section is final
+    and is validated as it is. Every dataset option is validated by tests/test_compose.py.
 
     Args:
         params: the whole params.yaml as loaded.
@@ -183,27 +155,20 @@ def load_track_settings(
         ``(settings, layout)`` of the selected dataset.
 
     Raises:
-        ParamsError: a bad key or value (in any profile), an unknown dataset, or
-            a layout the track does not support.
+        ParamsError: a bad key or value (named as ``<track>.<key>``), an unknown
+            dataset, or a layout the track does not support.
     """
     from pipeline.data.sources import dataset_source  # sources imports this module
 
     track_params = params.get(track)
     if not isinstance(track_params, dict):
         raise ParamsError(f"{track}: section missing or not a mapping")
-    settings = validate(model, resolve_profile(track_params, track), prefix=track)
-    datasets = params.get("datasets") or {}
-    for name in track_params.get("profiles") or {}:
-        if name not in datasets:
-            raise ParamsError(
-                f"{track}.profiles.{name}: unknown profile; profiles are named after "
-                f"datasets: {', '.join(sorted(datasets)) or '(none)'}"
-            )
-        merged = resolve_profile({**track_params, "dataset": name}, track)
-        try:
-            validate(model, merged, prefix=track)
-        except ParamsError as exc:
-            raise ParamsError(f"{exc}\n  (with {track}.profiles.{name} applied)") from None
+    if "profiles" in track_params:
+        raise ParamsError(
+            f"{track}.profiles: dataset profiles moved to conf/{track}/dataset/<dataset>.yaml; "
+            f"select one with dvc exp run -S '{track}/dataset=<dataset>'"
+        )
+    settings = validate(model, track_params, prefix=track)
     source = dataset_source(params, settings.dataset, key=f"{track}.dataset")
     if source.layout not in layouts:
         raise ParamsError(

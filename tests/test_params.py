@@ -1,4 +1,4 @@
-"""params.yaml loading: YAML 1.2 numbers, validation messages, profiles."""
+"""params.yaml loading: YAML 1.2 numbers, validation messages, track sections."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from pipeline.params import (
     load_params,
     load_track_settings,
     load_yaml,
-    resolve_profile,
     section,
     validate,
 )
@@ -109,18 +108,6 @@ def test_missing_file_is_named(tmp_path):
         load_params(tmp_path / "params.yaml")
 
 
-def test_profile_overrides_only_listed_keys():
-    params = {
-        "dataset": "synthetic",
-        "train": {"lr": 0.001, "epochs": 40},
-        "profiles": {"synthetic": {"train": {"epochs": 3}}, "market": {}},
-    }
-    resolved = resolve_profile(params, "scl")
-    assert resolved == {"dataset": "synthetic", "train": {"lr": 0.001, "epochs": 3}}
-    params["dataset"] = "market"
-    assert resolve_profile(params, "scl")["train"]["epochs"] == 40
-
-
 def test_flatten_is_sorted_and_dotted():
     assert flatten({"b": {"y": 1, "x": [1, 2]}, "a": 0.5}) == {"a": 0.5, "b.x": [1, 2], "b.y": 1}
 
@@ -147,16 +134,15 @@ def _track(**section):
     return {"datasets": _TRACK_DATASETS, "track": {"dataset": "world", **section}}
 
 
-def test_track_settings_apply_the_selected_profile_and_return_the_layout():
-    params = _track(profiles={"world": {"lr": 0.5}, "scenes": {"lr": 0.2}})
-    settings, layout = load_track_settings(params, "track", _TrackSettings, ("market1501",))
+def test_track_settings_take_the_section_as_it_is_and_return_the_layout():
+    # params.yaml holds the composed section (conf/ + -S): its values are final.
+    settings, layout = load_track_settings(_track(lr=0.5), "track", _TrackSettings, ("market1501",))
     assert (settings.lr, layout) == (0.5, "market1501")
 
 
-def test_track_settings_check_every_profile_not_only_the_selected_one():
-    params = _track(profiles={"world": {}, "scenes": {"lr": -1}})
-    with pytest.raises(ParamsError, match=r"track.lr.*\n.*with track.profiles.scenes applied"):
-        load_track_settings(params, "track", _TrackSettings, ("market1501",))
+def test_track_settings_name_the_users_key():
+    with pytest.raises(ParamsError, match=r"invalid params:\n  track.lr: value -1 not allowed"):
+        load_track_settings(_track(lr=-1), "track", _TrackSettings, ("market1501",))
 
 
 def test_track_settings_name_the_key_for_unknown_datasets_and_layouts():
@@ -166,11 +152,9 @@ def test_track_settings_name_the_key_for_unknown_datasets_and_layouts():
         load_track_settings(_track(dataset="scenes"), "track", _TrackSettings, ("market1501",))
 
 
-def test_track_settings_refuse_a_profile_named_after_no_dataset():
-    params = _track(profiles={"world": {}, "wrold": {}})
-    with pytest.raises(
-        ParamsError, match=r"track.profiles.wrold: unknown profile.*: scenes, world"
-    ):
+def test_track_settings_refuse_profiles_and_say_where_they_went():
+    params = _track(profiles={"world": {"lr": 0.5}})
+    with pytest.raises(ParamsError, match=r"track.profiles: .*conf/track/dataset/<dataset>.yaml"):
         load_track_settings(params, "track", _TrackSettings, ("market1501",))
 
 

@@ -1,4 +1,4 @@
-"""The ``dclnet`` params section: profiles, validation messages, ablation switches."""
+"""The ``dclnet`` params section: dataset options, validation messages, ablation switches."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 from dclnet_tiny import tiny_params
 
-from pipeline.models.dclnet.settings import DclnetSettings, load_settings
-from pipeline.params import ParamsError, load_yaml, resolve_profile
+from pipeline.compose import compose_params, compose_text
+from pipeline.models.dclnet.settings import load_settings
+from pipeline.params import ParamsError, load_yaml
 
-# The project's own params.yaml: the section users run is the one validated here.
-PARAMS_YAML = Path(__file__).resolve().parents[2] / "params.yaml"
+# The project's own conf/: the section users run is the one validated here.
+CONF = Path(__file__).resolve().parents[2] / "conf"
 DATASETS = {
     "synthetic_sysu_mm01": {"source": "synthetic", "layout": "sysu_mm01", "render": {}},
     "synthetic_regdb": {"source": "synthetic", "layout": "regdb", "render": {}},
@@ -33,26 +34,27 @@ DATASETS = {
 }
 
 
-def project_params(**override) -> dict:
-    section = load_yaml(PARAMS_YAML)["dclnet"]
+def project_params(option: str = "synthetic_sysu_mm01", **override) -> dict:
+    """The composed section with ``dclnet/dataset=<option>`` selected, then ``override``."""
+    section = compose_params([f"dclnet/dataset={option}"], conf_dir=CONF)["dclnet"]
     section.update(override)
     return {"datasets": DATASETS, "dclnet": section}
 
 
-def test_proposed_section_validates_for_every_profile():
-    for dataset in ("synthetic_sysu_mm01", "sysu_mm01", "regdb"):
-        settings, layout = load_settings(project_params(dataset=dataset))
+def test_every_dataset_option_validates():
+    for dataset in ("synthetic_sysu_mm01", "synthetic_regdb", "sysu_mm01", "regdb"):
+        settings, layout = load_settings(project_params(option=dataset))
         assert settings.dataset == dataset
-        assert layout == ("regdb" if dataset == "regdb" else "sysu_mm01")
-    paper, _ = load_settings(project_params(dataset="sysu_mm01"))
+        assert layout == ("regdb" if dataset.endswith("regdb") else "sysu_mm01")
+    paper, _ = load_settings(project_params(option="sysu_mm01"))
     assert (paper.model.depth, paper.input.height, paper.input.width) == (50, 288, 144)
     assert paper.loss.center_triplet.margin == 0.7 and paper.loss.dense.temperature == 0.05
     assert paper.train.milestones == [15, 27] and paper.train.lr == 0.0035
 
 
-def test_synthetic_profile_shrinks_sizes_but_keeps_every_loss():
+def test_synthetic_options_shrink_sizes_but_keep_every_loss():
     for dataset in ("synthetic_sysu_mm01", "synthetic_regdb"):
-        settings, _ = load_settings(project_params(dataset=dataset))
+        settings, _ = load_settings(project_params(option=dataset))
         assert settings.model.depth == 18 and settings.model.pretrained is None
         assert all(getattr(settings.loss, n).enabled for n in type(settings.loss).model_fields)
     # The RegDB-layout world trains two of the ten splits (one model each).
@@ -77,11 +79,6 @@ def test_wrong_layout_unknown_dataset_and_bad_keys_are_named():
         load_settings(project_params(train={"lr": -1}))
     with pytest.raises(ParamsError, match="splits"):
         load_settings(project_params(splits=[0, 3]))
-    # A typo in a profile not selected is caught too.
-    params = project_params()
-    params["dclnet"]["profiles"] = {**params["dclnet"]["profiles"], "regdb": {"modle": {}}}
-    with pytest.raises(ParamsError, match=r"dclnet.modle: unknown key.*\n.*profiles.regdb"):
-        load_settings(params)
 
 
 def test_input_too_small_for_the_stripes():
@@ -90,17 +87,12 @@ def test_input_too_small_for_the_stripes():
 
 
 def test_yaml12_numbers_from_dvc_exp_run(tmp_path):
-    # `dvc exp run -S dclnet.train.lr=1e-06` writes 1e-06: a float under YAML 1.2.
-    text = PARAMS_YAML.read_text()
-    start = text.index("\ndclnet:")
-    edited = text[:start] + text[start:].replace("lr: 0.0035 ", "lr: 1e-06 ", 1)
-    assert edited != text
+    # `dvc exp run -S dclnet.train.lr=1e-6` writes params.yaml as this composition does.
+    text = compose_text(["dclnet/dataset=sysu_mm01", "dclnet.train.lr=1e-6"], conf_dir=CONF)
+    assert "lr: 1.0e-06" in text
     path = tmp_path / "params.yaml"
-    path.write_text(edited)
-    section = load_yaml(path)["dclnet"]
-    settings = DclnetSettings.model_validate(
-        resolve_profile({**section, "dataset": "sysu_mm01"}, "dclnet")
-    )
+    path.write_text(text)
+    settings, _ = load_settings({**load_yaml(path), "datasets": DATASETS})
     assert settings.train.lr == pytest.approx(1e-6)
 
 

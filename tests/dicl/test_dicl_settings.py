@@ -1,4 +1,4 @@
-"""The ``person_search`` params section: validation, profiles, and the CfgNode builder."""
+"""The ``person_search`` params section: validation, dataset options, the CfgNode builder."""
 
 from __future__ import annotations
 
@@ -37,15 +37,8 @@ def test_paper_defaults():
     assert (s.train.epochs, s.train.lr, s.train.lr_steps) == (26, 0.001, [16, 22])
 
 
-def test_profile_overlays_the_base():
-    section = {
-        "dataset": "synthetic_cuhk_sysu",
-        "train": {"epochs": 26, "lr": 0.001},
-        "profiles": {
-            "synthetic_cuhk_sysu": {"train": {"epochs": 3}},
-            "prw": {"train": {"epochs": 9}},
-        },
-    }
+def test_the_section_is_taken_as_it_is():
+    section = {"dataset": "synthetic_cuhk_sysu", "train": {"epochs": 3, "lr": 0.001}}
     settings, layout = load_settings(_params(section))
     assert (settings.train.epochs, settings.train.lr, layout) == (3, 0.001, "cuhk_sysu")
 
@@ -157,12 +150,12 @@ def test_gn_needs_a_width_divisible_by_32():
         )
 
 
-def test_proposed_params_section_validates_for_every_profile():
+def test_every_dataset_option_validates():
     from pathlib import Path
 
-    from pipeline.params import load_yaml
+    from pipeline.compose import compose_params
 
-    section = load_yaml(Path(__file__).with_name("params_person_search.yaml"))["person_search"]
+    conf = Path(__file__).resolve().parents[2] / "conf"
     datasets = {
         "synthetic_cuhk_sysu": {"source": "synthetic", "layout": "cuhk_sysu", "render": {}},
         "cuhk_sysu": {
@@ -176,9 +169,8 @@ def test_proposed_params_section_validates_for_every_profile():
     }
     seen = {}
     for name in ("synthetic_cuhk_sysu", "cuhk_sysu", "prw"):
-        settings, layout = load_settings(
-            {"datasets": datasets, "person_search": {**section, "dataset": name}}
-        )
+        section = compose_params([f"person_search/dataset={name}"], conf_dir=conf)
+        settings, layout = load_settings({**section, "datasets": datasets})
         seen[name] = settings
     assert seen["synthetic_cuhk_sysu"].model.backbone.depth == 18
     assert seen["synthetic_cuhk_sysu"].loss == seen["cuhk_sysu"].loss  # the method is unchanged

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
+from pipeline.compose import compose_text
 from pipeline.params import load_params
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -55,27 +56,26 @@ def shrink_params(params: dict) -> dict:
     """Tiny worlds and one-to-two-epoch schedules; every loss and mechanism stays on."""
     for name, sizes in TINY_RENDER.items():
         params["datasets"][name]["render"].update(sizes)
-    scl = params["scl"]["profiles"]["synthetic_market1501"]
-    scl.setdefault("train", {}).update({"epochs": 2, "warmup_epochs": 1})
-    # The profile names the full world's 40 val ids (161-200); the tiny world renders two.
+    # The track sections as composed (the synthetic dataset option of each applied).
+    scl = params["scl"]
+    scl["train"].update({"epochs": 2, "warmup_epochs": 1})
+    # The option names the full world's 40 val ids (161-200); the tiny world renders two.
     scl["validation"] = {"pids": [25, 26], "every": 0}
-    dcl = params["dclnet"]["profiles"]["synthetic_sysu_mm01"]
-    dcl.setdefault("train", {}).update(
-        {"epochs": 2, "iters_per_epoch": 1, "warmup_epochs": 1, "milestones": [1]}
-    )
-    dcl.setdefault("eval", {}).update({"trials": 2})
-    # 8 train ids: fewer per batch than the profile's 16 (the sampler needs that many).
+    dcl = params["dclnet"]
+    dcl["train"].update({"epochs": 2, "iters_per_epoch": 1, "warmup_epochs": 1, "milestones": [1]})
+    dcl["eval"].update({"trials": 2})
+    # 8 train ids: fewer per batch than the option's 16 (the sampler needs that many).
     dcl["sampler"] = {"ids_per_batch": 4, "images_per_id": 2}
-    # The profile names the full world's val ids; hold out 2 drawn ones instead.
+    # The option names the full world's val ids; hold out 2 drawn ones instead.
     dcl["validation"] = {"ids": 2, "pids": [], "every": 0}
-    dicl = params["person_search"]["profiles"]["synthetic_cuhk_sysu"]
-    dicl.setdefault("train", {}).update({"epochs": 1, "scales": [[160, 120]]})
+    dicl = params["person_search"]
+    dicl["train"].update({"epochs": 1, "scales": [[160, 120]]})
     dicl["validation"] = {"ids": 3, "every_epochs": 1}  # the full world's 20 would empty training
     # An untrained detector keeps its 100 best boxes per image and the crop branch encodes
     # each: most of the evaluation's time in a world of 2-6 people per scene.
     dicl["model"]["roi"]["detections_per_image"] = 20
     # The tiny world has TestG10 only.
-    dicl.setdefault("test", {}).update({"gallery_size": 10, "scale": [160, 120]})
+    dicl["test"].update({"gallery_size": 10, "scale": [160, 120]})
     return params
 
 
@@ -94,6 +94,18 @@ def run(cmd: list[str], cwd: Path, env: dict, timeout: int = 600) -> subprocess.
             f"\n--- stderr\n{proc.stderr[-4000:]}"
         )
     return proc
+
+
+def write_conf(repo: Path, params: dict) -> None:
+    """Make ``params`` the copy's conf/ (one config, no groups) and its composed params.yaml.
+
+    `dvc exp run` composes params.yaml from conf/ (Hydra), so the shrunken values go
+    there; params.yaml gets the same bytes, so `dvc repro` reads them too.
+    """
+    shutil.rmtree(repo / "conf")
+    (repo / "conf").mkdir()
+    dump_yaml(params, repo / "conf" / "config.yaml")
+    (repo / "params.yaml").write_text(compose_text(conf_dir=repo / "conf"), encoding="utf-8")
 
 
 def copy_worktree(dest: Path) -> None:
@@ -133,7 +145,7 @@ def make_tiny_repo(repo: Path, edit_params=None) -> tuple[Path, dict]:
     params = shrink_params(load_params(repo / "params.yaml"))
     if edit_params is not None:
         params = edit_params(params)
-    dump_yaml(params, repo / "params.yaml")
+    write_conf(repo, params)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_", "GIT_"))}
     env.update(
         PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",

@@ -65,13 +65,17 @@ def test_noop_repro_runs_nothing(reproduced):
 def experiments(reproduced):
     """One named `dvc exp run -S` per track, in the workspace, one after another.
 
+    Each run composes params.yaml afresh from conf/ (Hydra), so it repeats the earlier
+    runs' -S: only its own track's params differ from the workspace it starts from.
     Returns the repo, env, each run's stdout, params.yaml as each run left it, and
     `dvc exp show --json` after all three.
     """
     repo, env, _ = reproduced
     stdout, params_text = {}, {}
+    overrides: list[str] = []
     for track, assignment in EXPERIMENT_PARAMS.items():
-        command = ["dvc", "exp", "run", "-n", f"exp-{track}", "-S", assignment]
+        overrides += ["-S", assignment]
+        command = ["dvc", "exp", "run", "-n", f"exp-{track}", *overrides]
         stdout[track] = run(command, repo, env, timeout=600).stdout
         params_text[track] = (repo / "params.yaml").read_text()
     shown = json.loads(run(["dvc", "exp", "show", "--json"], repo, env).stdout)

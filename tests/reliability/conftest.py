@@ -21,7 +21,7 @@ from tests.pipeline.conftest import make_tiny_repo, run
 
 PYTHON = sys.executable
 
-# track -> (params section, dataset profile, stage module, model-dir flag, plots-dir flag)
+# track -> (params section, dataset, stage module, model-dir flag, plots-dir flag)
 TRACKS = {
     "scl": ("scl", "synthetic_market1501", "stages.train_scl", "--model-dir", "--plots-dir"),
     "dclnet": ("dclnet", "synthetic_sysu_mm01", "stages.train_dclnet", "--models", "--plots"),
@@ -41,13 +41,10 @@ def lengthen_schedules(params: dict) -> dict:
     """Enough epochs for a kill between checkpoints; one torch thread per stage."""
     params["runtime"]["threads"] = 1
     for track, epochs in KILL_EPOCHS.items():
-        section, dataset = TRACKS[track][:2]
-        train = params[section]["profiles"][dataset].setdefault("train", {})
-        train["epochs"] = epochs
+        params[TRACKS[track][0]]["train"]["epochs"] = epochs
     # DICL's held-out validation scenes are a tuning aid, not part of the method (the
     # paper's value is 0 = off); the tiny world has too few identities to spare any.
-    dicl = params["person_search"]["profiles"]["synthetic_cuhk_sysu"]
-    dicl.setdefault("validation", {})["ids"] = 0
+    params["person_search"]["validation"]["ids"] = 0
     return params
 
 

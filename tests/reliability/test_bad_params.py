@@ -62,10 +62,10 @@ CASES = {
         _set("scl", "train", "lrr", 0.1),
         ["scl.train.lrr", "unknown key", "0.1"],
     ),
-    "negative_lr_in_profile": (
+    "negative_lr_scl": (
         "train_scl",
         [],
-        _set("scl", "profiles", "synthetic_market1501", "train", "lr", -0.1),
+        _set("scl", "train", "lr", -0.1),
         ["scl.train.lr", "-0.1", "greater than 0"],
     ),
     "negative_lr_dicl": (
@@ -161,10 +161,11 @@ def test_cuda_without_a_cuda_device_is_a_params_error(real_params, tmp_path, mon
 
 
 @pytest.mark.parametrize("stage,track", [("train_scl", "scl"), ("train_dclnet", "dclnet")])
-def test_unknown_profile_is_rejected(stage, track, real_params, tmp_path, monkeypatch, capsys):
-    edit = _set(track, "profiles", "synthetic_market1051", {})  # a typo of a dataset name
+def test_a_profiles_section_is_rejected(stage, track, real_params, tmp_path, monkeypatch, capsys):
+    # An old params.yaml: profiles moved to conf/<track>/dataset/ (a -S wins over them now).
+    edit = _set(track, "profiles", "synthetic_market1501", {})
     line = run_with_params(stage, [], edit, real_params, tmp_path, monkeypatch, capsys)
-    assert f"{track}.profiles.synthetic_market1051" in line
+    assert f"{track}.profiles: dataset profiles moved to conf/{track}/dataset/" in line
 
 
 def test_seed_of_the_wrong_type_names_the_key(real_params, tmp_path, monkeypatch, capsys):

@@ -99,7 +99,7 @@ def test_a_bad_param_keeps_the_outputs(trained):
     before = outputs_md5(trained)
 
     def bad_epochs(params: dict) -> None:
-        params["scl"]["profiles"]["synthetic_market1501"]["train"]["epochs"] = "three"
+        params["scl"]["train"]["epochs"] = "three"
 
     with edited_params(trained, bad_epochs):
         proc = failing_repro(trained, "eval_scl")

@@ -1,4 +1,4 @@
-"""The ``scl`` params section: profiles, validation messages, dataset layout rules."""
+"""The ``scl`` params section: dataset options, validation messages, dataset layout rules."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.compose import compose_params
 from pipeline.models.scl.settings import SCLSettings, load_settings
 from pipeline.params import ParamsError, load_yaml
 
-PROPOSED = Path(__file__).with_name("scl_params.yaml")
+CONF = Path(__file__).resolve().parents[2] / "conf"
 
 ARCHIVE = {"source": "archive", "access": "form", "form": "by hand"}
 DATASETS = {
@@ -50,14 +51,10 @@ def test_paper_defaults():
     )
 
 
-def test_profile_overlays_only_its_keys():
-    scl = {
-        "dataset": "synthetic_market1501",
-        "train": {"lr": 0.002},
-        "profiles": {"synthetic_market1501": {"train": {"epochs": 5}}, "market1501": {}},
-    }
+def test_the_section_is_taken_as_it_is():
+    scl = {"dataset": "synthetic_market1501", "train": {"lr": 1e-6, "epochs": 5}}
     s = load_settings(_params(scl))[0]
-    assert (s.train.epochs, s.train.lr) == (5, 0.002)
+    assert (s.train.epochs, s.train.lr) == (5, 1e-6)
 
 
 def test_unknown_dataset_lists_known_ones():
@@ -97,12 +94,11 @@ def test_missing_section():
 
 
 @pytest.mark.parametrize("dataset", ["synthetic_market1501", "market1501", "dukemtmc", "msmt17"])
-def test_proposed_params_section_validates_for_every_profile(dataset):
-    scl = load_yaml(PROPOSED)["scl"]
-    assert set(scl["profiles"]) == {"synthetic_market1501", "market1501", "dukemtmc", "msmt17"}
-    s = load_settings(_params({**scl, "dataset": dataset}))[0]
-    assert isinstance(s, SCLSettings)
-    if dataset != "synthetic_market1501":  # the real profiles run the paper's settings
+def test_every_dataset_option_validates(dataset):
+    scl = compose_params([f"scl/dataset={dataset}"], conf_dir=CONF)["scl"]
+    s = load_settings(_params(scl))[0]
+    assert isinstance(s, SCLSettings) and s.dataset == dataset
+    if dataset != "synthetic_market1501":  # the real datasets run the paper's settings
         assert s.model.backbone == "resnet50" and s.train.epochs == 40
         assert s.model.pretrained is not None
 

@@ -1,9 +1,9 @@
 """The ``dclnet`` section of params.yaml as typed settings (DCLNet, Sun et al. ACM MM 2022).
 
-The base keys hold the paper's settings (METHODS.md section 3); ``profiles.<dataset>``
-overlays what a dataset changes (the synthetic world shrinks sizes and the
-schedule, never the method). Every loss has a switch and a weight, so an
-ablation is one ``-S dclnet.loss.<name>.enabled=false``.
+conf/dclnet/base.yaml holds the paper's settings (METHODS.md section 3); the selected
+conf/dclnet/dataset option sets what a dataset changes (the synthetic world shrinks
+sizes and the schedule, never the method). Every loss has a switch and a weight, so
+an ablation is one ``-S dclnet.loss.<name>.enabled=false``.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """The ``person_search`` section of params.yaml, validated (DICL track).
 
 Base values are the paper's CUHK-SYSU settings (METHODS.md section 1, official
-configs ``configs/dicl/cuhk_dicl.py``); a dataset profile overlays what it
-changes (PRW: positive IoU 0.7, min_samples 4, scales up to 2000x1200; the
-synthetic world: a small backbone from scratch, small images, a short schedule).
+configs ``configs/dicl/cuhk_dicl.py``; conf/person_search/base.yaml); the selected
+conf/person_search/dataset option sets what a dataset changes (PRW: positive IoU 0.7,
+min_samples 4, scales up to 2000x1200; the synthetic world: a small backbone from
+scratch, small images, a short schedule).
 Every loss has a weight and a switch, so each ablation of the paper is one
 ``dvc exp run -S person_search.loss.<name>.enabled=false``.
 """
@@ -170,7 +171,7 @@ class ValidationSettings(Settings):
 
 
 class DiclSettings(Settings):
-    """The resolved ``person_search`` section (profile applied)."""
+    """The ``person_search`` section as composed into params.yaml."""
 
     dataset: str
     model: ModelSettings = ModelSettings()

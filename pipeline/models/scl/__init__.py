@@ -5,7 +5,7 @@ Contrastive Learning", ACM TOMM 2022 (official code: pangbo1997/Unsup_ReID),
 with the pseudo-label rounds of the cluster-contrast family (METHODS.md
 section 2). Modules, one concept each:
 
-- ``settings``: the ``scl`` params section (profiles, validation);
+- ``settings``: the ``scl`` params section (validation);
 - ``backbone``, ``network``: ResNet trunk (last stride 1, ImageNet weights) with
   the global and eight-stripe local embeddings;
 - ``memory``: global, local and mixture banks, cluster memory, update rules;

@@ -2,9 +2,9 @@
 
 Selective contrastive learning (Pang et al., "Fully Unsupervised Person
 Re-Identification via Selective Contrastive Learning", ACM TOMM 2022) with the
-project's DBSCAN pseudo-label rounds (METHODS.md section 2). The base keys hold
-the paper's settings (official code pangbo1997/Unsup_ReID, ``configs/test.yml``);
-``profiles.<dataset>`` overlays what a dataset changes (the synthetic profile
+project's DBSCAN pseudo-label rounds (METHODS.md section 2). conf/scl/base.yaml
+holds the paper's settings (official code pangbo1997/Unsup_ReID, ``configs/test.yml``);
+the selected conf/scl/dataset option sets what a dataset changes (the synthetic world
 shrinks sizes and the schedule, never the method).
 """
 
@@ -115,7 +115,7 @@ class ValidationSettings(Settings):
 
 
 class SCLSettings(Settings):
-    """The resolved ``scl`` section (profile applied)."""
+    """The ``scl`` section as composed into params.yaml."""
 
     dataset: str
     mode: Literal["cluster", "knn"] = "cluster"
