@@ -19,15 +19,19 @@ seven real datasets are in DATASETS.md::
         source: synthetic
         layout: market1501
         render: {seed: 0}     # validated by pipeline.data.synthetic
+
+Each track section names its dataset (``<track>.dataset``) and may list
+``profiles.<dataset>``; ``load_track_settings`` resolves and validates a track
+section against these entries (the profile logic itself is ``pipeline.params``).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
 
-from pipeline.params import ParamsError, Settings, validate
+from pipeline.params import ParamsError, Settings, resolve_profile, validate
 
 # The original layouts a converter exists for (pipeline.data.converters.CONVERTERS).
 LAYOUTS = ("market1501", "dukemtmc", "msmt17", "cuhk_sysu", "prw", "sysu_mm01", "regdb")
@@ -152,3 +156,52 @@ def dataset_source(
         where = key or f"datasets.{name}"
         raise ParamsError(f"{where}: unknown dataset {name!r}; known datasets: {known}")
     return parse_source(datasets[name], prefix=f"datasets.{name}")
+
+
+S = TypeVar("S", bound=BaseModel)
+
+
+def load_track_settings(
+    params: dict[str, Any], track: str, model: type[S], layouts: tuple[str, ...]
+) -> tuple[S, str]:
+    """Validate a track section with its dataset's profile applied; check the dataset.
+
+    Every profile is validated, not only the selected one, so a typo in the
+    PRW profile shows up while the synthetic world is selected.
+
+    Args:
+        params: the whole params.yaml as loaded.
+        track: the section's name (``person_search``, ``scl``, ``dclnet``).
+        model: the section's settings model (with a ``dataset`` field).
+        layouts: the dataset layouts the track trains on.
+
+    Returns:
+        ``(settings, layout)`` of the selected dataset.
+
+    Raises:
+        ParamsError: a bad key or value (in any profile), an unknown dataset, or
+            a layout the track does not support.
+    """
+    track_params = params.get(track)
+    if not isinstance(track_params, dict):
+        raise ParamsError(f"{track}: section missing or not a mapping")
+    settings = validate(model, resolve_profile(track_params, track), prefix=track)
+    datasets = params.get("datasets") or {}
+    for name in track_params.get("profiles") or {}:
+        if name not in datasets:
+            raise ParamsError(
+                f"{track}.profiles.{name}: unknown profile; profiles are named after "
+                f"datasets: {', '.join(sorted(datasets)) or '(none)'}"
+            )
+        merged = resolve_profile({**track_params, "dataset": name}, track)
+        try:
+            validate(model, merged, prefix=track)
+        except ParamsError as exc:
+            raise ParamsError(f"{exc}\n  (with {track}.profiles.{name} applied)") from None
+    source = dataset_source(params, settings.dataset, key=f"{track}.dataset")
+    if source.layout not in layouts:
+        raise ParamsError(
+            f"{track}.dataset: {settings.dataset!r} has layout {source.layout!r}; "
+            f"the {track} track supports {', '.join(layouts)}"
+        )
+    return settings, source.layout

@@ -14,7 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, Strict, model_validator
 
-from pipeline.params import Settings, load_track_settings
+from pipeline.data.sources import load_track_settings
+from pipeline.params import Settings
 
 SUPPORTED_LAYOUTS = ("cuhk_sysu", "prw")
 # YAML lists read as tuples (Settings are strict); the items stay strict.

@@ -14,7 +14,8 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from pipeline.params import Settings, load_track_settings
+from pipeline.data.sources import load_track_settings
+from pipeline.params import Settings
 
 # Re-id layouts this track trains on (synthetic_market1501 renders the Market layout).
 SUPPORTED_LAYOUTS = ("market1501", "dukemtmc", "msmt17")
