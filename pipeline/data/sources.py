@@ -3,7 +3,7 @@
 An entry is either rendered by the synthetic world in one of the original
 layouts, or read from an archive (downloaded from ``url``, or placed by hand
 under ``data/archives/<archive>``). Sources, checksums and access rules of the
-seven real datasets are in DATASETS.md::
+seven real datasets are in docs/datasets.md, "Sources"::
 
     datasets:
       market1501:

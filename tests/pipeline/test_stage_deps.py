@@ -3,7 +3,7 @@
 A module missing from a stage's ``deps`` is a silent reproducibility hole: the
 code changes, `dvc repro` says nothing to do, and the committed outputs no longer
 come from the committed code. ``pipeline/tracking.py`` is left out on purpose
-(MLflow logging never changes an output: DESIGN.md) and package ``__init__``
+(MLflow logging never changes an output: docs/design.md, "MLflow") and package ``__init__``
 files only gather imports.
 """
 

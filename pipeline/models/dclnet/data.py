@@ -1,4 +1,6 @@
-"""DCLNet's view of a processed visible-infrared dataset (``index.csv``, DESIGN.md contracts).
+"""DCLNet's view of a processed visible-infrared dataset (``index.csv``).
+
+Rows of the common index (docs/design.md, "Re-id index").
 
 Training uses the ``train`` rows of both modalities with identities renumbered
 0..C-1 (sorted pids); RGB images get random grayscale, both get flip and random

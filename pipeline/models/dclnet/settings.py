@@ -1,6 +1,6 @@
 """The ``dclnet`` section of params.yaml as typed settings (DCLNet, Sun et al. ACM MM 2022).
 
-The base keys hold the paper's settings (METHODS.md section 3); ``profiles.<dataset>``
+The base keys hold the paper's settings (docs/methods.md, "DCLNet"); ``profiles.<dataset>``
 overlays what a dataset changes (the synthetic world shrinks sizes and the
 schedule, never the method). Every loss has a switch and a weight, so an
 ablation is one ``-S dclnet.loss.<name>.enabled=false``.

@@ -1,6 +1,6 @@
 """The ``person_search`` section of params.yaml, validated (DICL track).
 
-Base values are the paper's CUHK-SYSU settings (METHODS.md section 1, official
+Base values are the paper's CUHK-SYSU settings (docs/methods.md, "DICL"; official
 configs ``configs/dicl/cuhk_dicl.py``); a dataset profile overlays what it
 changes (PRW: positive IoU 0.7, min_samples 4, scales up to 2000x1200; the
 synthetic world: a small backbone from scratch, small images, a short schedule).

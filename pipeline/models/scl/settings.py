@@ -2,7 +2,7 @@
 
 Selective contrastive learning (Pang et al., "Fully Unsupervised Person
 Re-Identification via Selective Contrastive Learning", ACM TOMM 2022) with the
-project's DBSCAN pseudo-label rounds (METHODS.md section 2). The base keys hold
+project's DBSCAN pseudo-label rounds (docs/methods.md, "SCL"). The base keys hold
 the paper's settings (official code pangbo1997/Unsup_ReID, ``configs/test.yml``);
 ``profiles.<dataset>`` overlays what a dataset changes (the synthetic profile
 shrinks sizes and the schedule, never the method).

@@ -1,7 +1,7 @@
 """Train the SCL track end to end: data, model, epochs with resume, outputs.
 
 The library entry point of ``stages/train_scl.py``. Outputs, each written
-atomically once training has finished (DESIGN.md, reproducibility rules):
+atomically once training has finished (docs/design.md, "Reproducibility"):
 
 - ``<model_dir>/model.pt``: the final weights (a state dict), ``config.json``:
   the resolved settings and the training-set size, ``pseudo_labels/round_XX.csv``:
