@@ -2,7 +2,7 @@
 
 Every DVC output is written beside its final path under a temporary name and
 renamed into place only once complete, so a failed or killed stage leaves
-either the previous good output or nothing (DESIGN.md, reproducibility rules);
+either the previous good output or nothing (docs/design.md, "Reproducibility");
 the hidden temporaries a killed writer leaves beside it are removed by the next
 writer of the same path.
 JSON is written with sorted keys and floats rounded, so reruns are byte-identical.

@@ -1,7 +1,7 @@
 """Process-level runtime: seeds, determinism, threads, device, distributed launch.
 
 Everything a stage must do before building a model so that its outputs are the
-same bytes on every rerun (DESIGN.md, "Rules that make dvc.lock reproducible").
+same bytes on every rerun (docs/design.md, "Reproducibility").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""MLflow tracking for DVC stages (DESIGN.md, "MLflow").
+"""MLflow tracking for DVC stages (docs/design.md, "MLflow").
 
 One experiment per track, one run per stage execution, tagged with the DVC
 stage, the DVC experiment, the git commit and the dataset digests from dvc.lock.

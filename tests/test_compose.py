@@ -187,3 +187,14 @@ def test_readme_examples_compose_and_carry_their_values():
                 for part in key.split("."):
                     node = node[part]
                 assert str(node) == value or node == float(value), override
+
+
+@pytest.mark.parametrize("track", sorted(LOADERS))
+def test_renaming_the_dataset_without_its_option_is_refused(track):
+    # `-S scl.dataset=market1501` (a dot, not a slash) would train Market-1501 with the
+    # synthetic option's sizes and schedule: refused, naming the form that selects both.
+    other = next(o for t, o in OPTIONS if t == track and o != DEFAULT_OPTIONS[track])
+    params = compose(f"{track}.dataset={other}")
+    with pytest.raises(ParamsError, match=f"-S {track}/dataset={other}") as err:
+        LOADERS[track](params)
+    assert f"conf/{track}/dataset/{DEFAULT_OPTIONS[track]}.yaml" in str(err.value)

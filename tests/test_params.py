@@ -7,6 +7,7 @@ from typing import Literal
 import pytest
 from pydantic import Field
 
+from pipeline.data.sources import load_track_settings
 from pipeline.params import (
     TOP_LEVEL_KEYS,
     ParamsError,
@@ -14,7 +15,6 @@ from pipeline.params import (
     Settings,
     flatten,
     load_params,
-    load_track_settings,
     load_yaml,
     section,
     validate,

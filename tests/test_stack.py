@@ -4,8 +4,21 @@ YAML parser is the C one."""
 from __future__ import annotations
 
 import importlib.util
+import sysconfig
+from pathlib import Path
 
 import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _installer():
+    """scripts/install_detectron2.py as a module (scripts/ is not a package)."""
+    path = REPO / "scripts" / "install_detectron2.py"
+    spec = importlib.util.spec_from_file_location("install_detectron2", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_detectron2_is_the_package_only():
@@ -15,7 +28,21 @@ def test_detectron2_is_the_package_only():
     # The wheel's stray top-level `tools` package must not be installed.
     spec = importlib.util.find_spec("tools")
     assert spec is None or "site-packages" not in (spec.origin or "")
-    assert detectron2.__file__
+    installer = _installer()
+    package = Path(detectron2.__file__).resolve().parent
+    marker = package / installer.MARKER
+    if marker.exists():
+        # The pinned wheel's package, unpacked into this interpreter's site-packages; its
+        # cp310 `_C` cannot load here, so torchvision's ops stand in.
+        assert marker.read_text() == f"{installer.WHEEL_SPEC} sha256 {installer.WHEEL_SHA256}\n"
+        assert package.parent == Path(sysconfig.get_paths()["purelib"]).resolve()
+        assert detectron2.__version__ == installer.WHEEL_SPEC.split("==")[1]
+        assert importlib.util.find_spec("detectron2._C") is None
+    else:
+        # Any other detectron2 is one the installer kept: a user's build, compiled.
+        assert importlib.util.find_spec("detectron2._C") is not None, (
+            f"{package}: neither the pinned wheel (no {installer.MARKER}) nor a compiled build"
+        )
 
 
 def test_dvc_parses_yaml_with_the_c_parser():

@@ -1,6 +1,6 @@
 """Quality of a round of pseudo labels, against true identities when known.
 
-Reported each clustering round of the unsupervised track (METHODS.md section 2):
+Reported each clustering round of the unsupervised track (docs/methods.md, "SCL"):
 cluster count and outlier share, and, when the data carries held-back identities,
 NMI and ARI (scikit-learn) and pairwise precision / recall / F1 (the share of
 same-cluster pairs that are one person, and of same-person pairs that share a

@@ -1,6 +1,6 @@
 """Contact sheet of a converted dataset: a PNG to see at a glance what it holds.
 
-Built from the processed format only (DESIGN.md, "Contracts"), so it works the
+Built from the processed format only (docs/design.md, "Contracts"), so it works the
 same for real and synthetic datasets:
 
 * re-id (``index.csv``, visible only): sampled identities in rows, one crop per

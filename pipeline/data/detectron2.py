@@ -1,7 +1,7 @@
 """Registering a processed person-search dataset with detectron2.
 
 Reads the project's COCO-style ``train.json`` / ``test.json`` (written by the
-CUHK-SYSU and PRW converters, DESIGN.md "Contracts") into detectron2's standard
+CUHK-SYSU and PRW converters, docs/design.md, "Person search") into detectron2's standard
 dataset dicts, keeping what person search needs beyond detection: each box's
 ``person_id`` (-1 = identity unknown, the weak-supervision setting of DICL) and
 each image's ``camera``. Registered names are ``<dataset>_train`` and

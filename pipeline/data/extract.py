@@ -7,8 +7,8 @@ the member at which extraction would pass a limit (``ExtractLimits``: total size
 member count, bytes per archive byte; a zip's declared sizes are checked before
 anything is written), and a member holding more or fewer bytes than its header
 declares (real bytes are counted as they are written). The format is recognised
-from the content, not the file name (DATASETS.md lists archives such as
-``MSMT17_V1`` with no extension). Extraction goes into a
+from the content, not the file name (docs/datasets.md, "Sources", lists archives
+such as ``MSMT17_V1`` with no extension). Extraction goes into a
 temporary sibling that is renamed into place only when complete
 (``pipeline.io.atomic_dir``): a truncated or unsafe archive leaves the previous
 output untouched and no partial one.

@@ -1,4 +1,4 @@
-"""The common re-id index: ``data/processed/<dataset>/index.csv`` (DESIGN.md, "Contracts").
+"""The common re-id index: ``data/processed/<dataset>/index.csv`` (docs/design.md, "Re-id index").
 
 One row per image: ``path,pid,camera,split,modality``. ``path`` is relative to
 the repository root (POSIX), ``split`` is train/query/gallery, ``modality`` is

@@ -3,7 +3,7 @@
 An entry is either rendered by the synthetic world in one of the original
 layouts, or read from an archive (downloaded from ``url``, or placed by hand
 under ``data/archives/<archive>``). Sources, checksums and access rules of the
-seven real datasets are in DATASETS.md::
+seven real datasets are in docs/datasets.md, "Sources"::
 
     datasets:
       market1501:
@@ -19,13 +19,17 @@ seven real datasets are in DATASETS.md::
         source: synthetic
         layout: market1501
         render: {seed: 0}     # validated by pipeline.data.synthetic
+
+Each track section names its dataset (``<track>.dataset``) and may list
+``profiles.<dataset>``; ``load_track_settings`` resolves and validates a track
+section against these entries (the profile logic itself is ``pipeline.params``).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
 
 from pipeline.params import ParamsError, Settings, validate
 
@@ -152,3 +156,62 @@ def dataset_source(
         where = key or f"datasets.{name}"
         raise ParamsError(f"{where}: unknown dataset {name!r}; known datasets: {known}")
     return parse_source(datasets[name], prefix=f"datasets.{name}")
+
+
+S = TypeVar("S", bound=BaseModel)
+
+
+# The key each conf/<track>/dataset/<name>.yaml option sets to its own name.
+RECIPE_KEY = "recipe"
+
+
+def load_track_settings(
+    params: dict[str, Any], track: str, model: type[S], layouts: tuple[str, ...]
+) -> tuple[S, str]:
+    """Validate a track section as params.yaml holds it; check its dataset.
+
+    params.yaml is composed from conf/ (``dvc exp run``, docs/design.md, "Parameters"):
+    the track's base file, the selected ``<track>/dataset`` option, then every ``-S``, so
+    the section is final and is validated as it is (tests/test_compose.py validates every
+    option). Each option names itself in ``recipe``; a ``dataset`` that differs from it was
+    set by ``-S <track>.dataset=...``, which changes the data but keeps the other dataset's
+    settings, and is refused.
+
+    Args:
+        params: the whole params.yaml as loaded.
+        track: the section's name (``person_search``, ``scl``, ``dclnet``).
+        model: the section's settings model (with a ``dataset`` field).
+        layouts: the dataset layouts the track trains on.
+
+    Returns:
+        ``(settings, layout)`` of the selected dataset.
+
+    Raises:
+        ParamsError: a bad key or value (named as ``<track>.<key>``), an unknown
+            dataset, a dataset without its option, or a layout the track does not support.
+    """
+    track_params = params.get(track)
+    if not isinstance(track_params, dict):
+        raise ParamsError(f"{track}: section missing or not a mapping")
+    if "profiles" in track_params:
+        raise ParamsError(
+            f"{track}.profiles: dataset profiles moved to conf/{track}/dataset/<dataset>.yaml; "
+            f"select one with dvc exp run -S '{track}/dataset=<dataset>'"
+        )
+    track_params = dict(track_params)
+    recipe = track_params.pop(RECIPE_KEY, None)
+    dataset = track_params.get("dataset")
+    if recipe is not None and dataset != recipe:
+        raise ParamsError(
+            f"{track}.dataset: {dataset!r}, but the section holds the settings of "
+            f"conf/{track}/dataset/{recipe}.yaml ({track}.{RECIPE_KEY}). Select a dataset "
+            f"with its settings: dvc exp run -S {track}/dataset={dataset}"
+        )
+    settings = validate(model, track_params, prefix=track)
+    source = dataset_source(params, settings.dataset, key=f"{track}.dataset")
+    if source.layout not in layouts:
+        raise ParamsError(
+            f"{track}.dataset: {settings.dataset!r} has layout {source.layout!r}; "
+            f"the {track} track supports {', '.join(layouts)}"
+        )
+    return settings, source.layout

@@ -1,6 +1,7 @@
-"""An epoch loop with resume, progress and per-epoch history (STYLE.md example 9).
+"""An epoch loop with resume, progress and per-epoch history.
 
-The loop stays minimal: a track supplies an :class:`EpochTask` (what one epoch
+Training side effects hang around the loop (docs/style.md, "Training side effects are
+hooks"), which stays minimal: a track supplies an :class:`EpochTask` (what one epoch
 does and what state it owns); the loop resumes from the last checkpoint, runs the
 remaining epochs, checkpoints atomically after each, records one history row per
 epoch and forwards it to an ``on_epoch_end`` callback (MLflow, curves). A killed

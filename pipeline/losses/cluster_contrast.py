@@ -1,7 +1,7 @@
 """Cluster-level contrastive loss against a centroid memory (Dai et al., "Cluster
 Contrast for Unsupervised Person Re-Identification", ACCV 2022).
 
-The unsupervised track's pseudo-label rounds (METHODS.md section 2) re-initialise
+The unsupervised track's pseudo-label rounds (docs/methods.md, "SCL") re-initialise
 one centroid per DBSCAN cluster; each sample is pulled to its own cluster's
 centroid and pushed from every other one:
 

@@ -29,7 +29,7 @@ from pipeline.io import FLOAT_DIGITS
 from pipeline.params import ParamsError, load_yaml
 
 EXPECTATIONS_FILE = Path("metrics/expected.yaml")
-# The metrics files of DESIGN.md "Contracts": metrics/<track>.json.
+# The metrics files of docs/design.md, "Metrics files": metrics/<track>.json.
 TRACKS = ("dicl", "scl", "dclnet")
 
 

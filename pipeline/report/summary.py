@@ -1,4 +1,4 @@
-"""``reports/summary.md`` and the comparison plot (DESIGN.md, the ``report`` stage).
+"""``reports/summary.md`` and the comparison plot (docs/design.md, "The report").
 
 Each track's metrics are set beside its two baselines (``init_``: the same model
 untrained; ``hist_``: a colour histogram), the reproduced paper's figure and the
@@ -88,7 +88,7 @@ TITLES = {
     "scl": "Unsupervised re-id (SCL with DBSCAN pseudo labels)",
     "dclnet": "Visible-infrared re-id (DCLNet)",
 }
-# The metrics files' names for the params sections (DESIGN.md "Contracts").
+# The metrics files' names for the params sections (docs/design.md, "Metrics files").
 TRACK_OF_SECTION = {"person_search": "dicl", "scl": "scl", "dclnet": "dclnet"}
 # Who a floor's baseline is, in a sentence; other baselines go by their metric name.
 BASELINE_NAMES = {"init_": "the untrained model", "hist_": "the colour histogram"}

@@ -55,9 +55,19 @@ def test_hand_placed_archive_with_wrong_checksum_is_refused_and_kept(tmp_path, p
     assert (tmp_path / "fake.zip").read_bytes() == PAYLOAD[:-1]  # never deleted
 
 
-def test_sha256_takes_precedence_over_md5(tmp_path):
+def test_sha256_takes_precedence_over_md5(tmp_path, caplog, http_server):
+    """With both pinned only the sha256 decides: a wrong md5 beside it is ignored (hand-placed
+    or downloaded), and a right md5 does not rescue a wrong sha256."""
     (tmp_path / "fake.zip").write_bytes(PAYLOAD)
-    fetch_archive(source(sha256=SHA256, md5="0" * 32), tmp_path, "fake", **FAST)
+    caplog.set_level(logging.WARNING)
+    path = fetch_archive(source(sha256=SHA256, md5="0" * 32), tmp_path, "fake", **FAST)
+    assert path == tmp_path / "fake.zip" and path.read_bytes() == PAYLOAD
+    assert "not pinned" not in caplog.text
+    with pytest.raises(DataError, match=f"sha256 checksum mismatch \\(expected {'0' * 64}"):
+        fetch_archive(source(sha256="0" * 64, md5=MD5), tmp_path, "fake", **FAST)
+    http_server.payload = PAYLOAD
+    entry = source(url=http_server.url, archive="downloaded.zip", sha256=SHA256, md5="0" * 32)
+    assert fetch_archive(entry, tmp_path, "fake", **FAST).read_bytes() == PAYLOAD
 
 
 def test_form_and_withdrawn_datasets_say_where_to_put_the_archive(tmp_path):

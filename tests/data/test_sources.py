@@ -16,7 +16,8 @@ from pipeline.data.sources import (
 )
 from pipeline.params import ParamsError, load_params, yaml_loader
 
-# The snippet for params.yaml (the lead pastes it under `datasets:`); DATASETS.md has the facts.
+# The snippet for params.yaml (the lead pastes it under `datasets:`); the facts are in
+# docs/datasets.md, "Sources".
 REAL_DATASETS_YAML = """
 market1501:
   source: archive

@@ -4,7 +4,7 @@ Scenes are noisy backgrounds with "people": a head over a torso and legs of
 identity-specific colours. Identities appear in several scenes; the test split has
 its own identities and a protocol with one query per test identity and a gallery
 of every other test scene. Written as ``train.json``, ``test.json`` and
-``protocol.json`` (DESIGN.md "Contracts"), images as PNG, paths relative to
+``protocol.json`` (docs/design.md, "Person search"), images as PNG, paths relative to
 ``path_root``.
 """
 

@@ -6,7 +6,7 @@ Two concerns both converters have:
   has no 1-d arrays, so a list of N records arrives as 1xN or Nx1, and a list of
   one record ``.squeeze()``-s to a 0-d array that cannot be iterated; strings
   arrive as 1-element arrays, empty matrices as shape (0, 0);
-* writing the project's COCO-style person-search format (DESIGN.md, "Contracts"):
+* writing the project's COCO-style person-search format (docs/design.md, "Person search"):
   image sizes read from the JPEG header only, paths relative to the repository
   root, boxes clipped to the image, sequential image and annotation ids.
 

@@ -5,7 +5,7 @@ Dataset: Zheng et al., "Scalable Person Re-identification: A Benchmark", ICCV
 3,368 queries and 19,732 gallery images (750 ids plus 2,793 distractors with pid
 0000 and 3,819 junk boxes with pid -1). Names:
 ``{pid:04d}_c{cam}s{seq}_{frame:06d}_{box:02d}.jpg`` (junk: ``-1_c...``).
-Output: ``index.csv`` (DESIGN.md, "Contracts"): junk dropped, distractors kept
+Output: ``index.csv`` (docs/design.md, "Re-id index"): junk dropped, distractors kept
 with pid 0. ``gt_bbox/`` and ``gt_query/`` (hand-drawn boxes) are not used.
 """
 

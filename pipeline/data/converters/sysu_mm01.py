@@ -6,7 +6,7 @@ ICCV 2017. 491 identities, 6 cameras: RGB cameras 1, 2 (indoor), 4, 5
 ``cam{c}/{pid:04d}/{n:04d}.jpg``; ``exp/{train,val,test}_id.txt`` each hold one
 line of comma-separated identity numbers (296 + 99 + 96).
 
-Output rows (DESIGN.md, "Contracts"): training uses train + val identities (395)
+Output rows (docs/design.md, "Re-id index"): training uses train + val identities (395)
 from every camera; the test identities' infrared images are the ``query`` rows,
 their RGB images the ``gallery`` rows. The evaluation samples the single-shot /
 multi-shot gallery trials (all-search: cameras 1, 2, 4, 5; indoor: 1, 2) with a

@@ -1,6 +1,6 @@
 """The embedded synthetic world: small datasets rendered offline in the real layouts.
 
-The default data of every track (DATASETS.md, "The embedded synthetic world"),
+The default data of every track (docs/datasets.md, "The embedded synthetic world"),
 so ``dvc repro`` runs the real pipeline, converters included, without any
 download. A procedural, seeded renderer (numpy and PIL) draws people as
 articulated 2.5D figures whose identities are attribute vectors with families

@@ -4,7 +4,7 @@ One settings model per layout, validated with the project's params rules
 (unknown keys are errors, messages name the key under the given prefix). The
 defaults are the embedded default world: small enough that each track trains
 in a few minutes on a 2-core CPU, large enough that a colour histogram is
-clearly below a trained CNN (DATASETS.md, "The embedded synthetic world").
+clearly below a trained CNN (docs/datasets.md, "The embedded synthetic world").
 """
 
 from __future__ import annotations

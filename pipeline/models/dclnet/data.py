@@ -1,4 +1,6 @@
-"""DCLNet's view of a processed visible-infrared dataset (``index.csv``, DESIGN.md contracts).
+"""DCLNet's view of a processed visible-infrared dataset (``index.csv``).
+
+Rows of the common index (docs/design.md, "Re-id index").
 
 Training uses the ``train`` rows of both modalities with identities renumbered
 0..C-1 (sorted pids); RGB images get random grayscale, both get flip and random
@@ -6,7 +8,8 @@ erasing (no pad-and-crop: the official script leaves it out); identities held
 out for validation are left out of training and scored on their own ``train``
 rows (``load_validation_rows``). Evaluation encodes
 ``query`` rows (infrared in SYSU-MM01 and RegDB) with the infrared stream and
-``gallery`` rows (visible) with the visible stream.
+``gallery`` rows (visible) with the visible stream. Training and evaluation walk
+the same units (``training_units``): one model for SYSU-MM01, one per RegDB split.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import numpy as np
 from pipeline.data.reid_dataset import ReidImageDataset
 from pipeline.data.reid_index import IndexRow, read_index
 from pipeline.data.transforms import build_test_transform, build_train_transform
-from pipeline.models.dclnet.settings import InputSettings
+from pipeline.models.dclnet.settings import DclnetSettings, InputSettings
 
 
 @dataclass(frozen=True)
@@ -161,3 +164,28 @@ def eval_dataset(
 ) -> ReidImageDataset:
     """Rows resized and normalised, nothing random."""
     return ReidImageDataset(rows, root=root, transform=build_test_transform(cfg.height, cfg.width))
+
+
+@dataclass(frozen=True)
+class TrainUnit:
+    """One model to train: its name, index file and output locations."""
+
+    name: str  # "main" or "split_<k>"
+    index_csv: Path
+    model_path: str  # relative to the model dir
+    plots_subdir: str  # relative to the plots dir ("" = top level)
+
+
+def training_units(settings: DclnetSettings, layout: str, data_dir: Path) -> list[TrainUnit]:
+    """SYSU-MM01: one unit over ``index.csv``; RegDB: one per split in ``splits/<k>/``."""
+    if layout == "regdb":
+        return [
+            TrainUnit(
+                f"split_{k}",
+                data_dir / "splits" / str(k) / "index.csv",
+                f"splits/{k}/model.pt",
+                f"split_{k}",
+            )
+            for k in settings.splits
+        ]
+    return [TrainUnit("main", data_dir / "index.csv", "model.pt", "")]

@@ -45,15 +45,14 @@ from pipeline.evaluation.curves import cmc_rows, precision_recall_rows, write_cu
 from pipeline.evaluation.ranked_list import sample_queries, write_ranked_list
 from pipeline.evaluation.reid import evaluate_rank, headline_metrics
 from pipeline.io import atomic_dir, write_json
-from pipeline.models.dclnet.data import load_test_rows
+from pipeline.models.dclnet.data import load_test_rows, training_units
 from pipeline.models.dclnet.encoders import (
     cosine_distance,
     histogram_encoder,
     model_encoder,
 )
 from pipeline.models.dclnet.network import DCLNet, build_dclnet
-from pipeline.models.dclnet.settings import DclnetSettings
-from pipeline.models.dclnet.training import model_kwargs, training_units
+from pipeline.models.dclnet.settings import DclnetSettings, model_kwargs
 
 SYSU_PROTOCOLS = (("all", 1), ("all", 10), ("indoor", 1), ("indoor", 10))
 REPORTED = ("mAP", "mINP", "rank1", "rank5", "rank10", "rank20")

@@ -1,6 +1,6 @@
 """DCLNet's training objective: every loss of the paper, each with a switch and a weight.
 
-Sun et al., ACM MM 2022 (METHODS.md section 3). Per batch of B visible + B
+Sun et al., ACM MM 2022 (docs/methods.md, "DCLNet"). Per batch of B visible + B
 infrared images (identity order shared by both halves):
 
 * ``id``: cross-entropy of the BNNeck feature's ID logits;

@@ -1,9 +1,9 @@
 """The ``dclnet`` section of params.yaml as typed settings (DCLNet, Sun et al. ACM MM 2022).
 
-conf/dclnet/base.yaml holds the paper's settings (METHODS.md section 3); the selected
-conf/dclnet/dataset option sets what a dataset changes (the synthetic world shrinks
-sizes and the schedule, never the method). Every loss has a switch and a weight, so
-an ablation is one ``-S dclnet.loss.<name>.enabled=false``.
+conf/dclnet/base.yaml holds the paper's settings (docs/methods.md, "DCLNet"); the
+selected conf/dclnet/dataset option sets what a dataset changes (the synthetic world
+shrinks sizes and the schedule, never the method). Every loss has a switch and a
+weight, so an ablation is one ``-S dclnet.loss.<name>.enabled=false``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from pipeline.params import Settings, load_track_settings
+from pipeline.data.sources import load_track_settings
+from pipeline.params import Settings
 
 SECTION = "dclnet"
 LAYOUTS = ("sysu_mm01", "regdb")
@@ -159,3 +160,15 @@ class DclnetSettings(Settings):
 def load_settings(params: dict[str, Any]) -> tuple[DclnetSettings, str]:
     """``(settings, layout)`` of the ``dclnet`` section (see ``load_track_settings``)."""
     return load_track_settings(params, SECTION, DclnetSettings, LAYOUTS)
+
+
+def model_kwargs(settings: DclnetSettings) -> dict[str, Any]:
+    """The ``network.build_dclnet`` arguments a settings object fixes (not classes or seed)."""
+    m = settings.model
+    return {
+        "depth": m.depth,
+        "width": m.width,
+        "last_stride": m.last_stride,
+        "gem_p": m.gem_p,
+        "parts": m.parts,
+    }

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,15 +45,17 @@ from pipeline.engine.history import write_history
 from pipeline.io import atomic_dir, write_json
 from pipeline.models.dclnet.data import (
     TrainSet,
+    TrainUnit,
     eval_dataset,
     load_train_set,
     load_validation_rows,
     split_validation_ids,
+    training_units,
 )
 from pipeline.models.dclnet.mask_figure import write_part_masks
 from pipeline.models.dclnet.network import DCLNet, build_dclnet
 from pipeline.models.dclnet.objective import DclnetObjective
-from pipeline.models.dclnet.settings import DclnetSettings
+from pipeline.models.dclnet.settings import DclnetSettings, model_kwargs
 from pipeline.models.dclnet.trainer import DclnetTrainer
 from pipeline.models.dclnet.validation import Validator
 from pipeline.runtime import Runtime
@@ -62,43 +63,6 @@ from pipeline.runtime import Runtime
 FINAL_STATE = "final.pt"
 MASK_FIGURE_IDS = 4
 EpochCallback = Callable[[str, int, dict[str, float]], None]
-
-
-@dataclass(frozen=True)
-class TrainUnit:
-    """One model to train: its name, index file and output locations."""
-
-    name: str  # "main" or "split_<k>"
-    index_csv: Path
-    model_path: str  # relative to the model dir
-    plots_subdir: str  # relative to the plots dir ("" = top level)
-
-
-def training_units(settings: DclnetSettings, layout: str, data_dir: Path) -> list[TrainUnit]:
-    """SYSU-MM01: one unit over ``index.csv``; RegDB: one per split in ``splits/<k>/``."""
-    if layout == "regdb":
-        return [
-            TrainUnit(
-                f"split_{k}",
-                data_dir / "splits" / str(k) / "index.csv",
-                f"splits/{k}/model.pt",
-                f"split_{k}",
-            )
-            for k in settings.splits
-        ]
-    return [TrainUnit("main", data_dir / "index.csv", "model.pt", "")]
-
-
-def model_kwargs(settings: DclnetSettings) -> dict[str, Any]:
-    """The :func:`build_dclnet` arguments a settings object fixes (without classes or seed)."""
-    m = settings.model
-    return {
-        "depth": m.depth,
-        "width": m.width,
-        "last_stride": m.last_stride,
-        "gem_p": m.gem_p,
-        "parts": m.parts,
-    }
 
 
 def _barrier(runtime: Runtime) -> None:

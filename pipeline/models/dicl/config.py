@@ -1,9 +1,10 @@
 """detectron2 config for DICL: the method's keys and the one params -> CfgNode builder.
 
-``add_dicl_config`` adds the keys detectron2 does not have (STYLE.md example 7,
-after ``projects/TridentNet``); ``build_cfg`` maps the validated ``person_search``
-settings onto a CfgNode, reusing detectron2's own keys wherever one exists (RPN,
-ROI heads, solver, ResNet). Nothing else in the track reads params.
+``add_dicl_config`` adds the keys detectron2 does not have (after
+``projects/TridentNet``: docs/style.md, "Extend detectron2, don't fork it");
+``build_cfg`` maps the validated ``person_search`` settings onto a CfgNode, reusing
+detectron2's own keys wherever one exists (RPN, ROI heads, solver, ResNet). Nothing
+else in the track reads params.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Evaluate a DICL model on a processed person-search test set.
 
-Protocols (METHODS.md "Evaluation protocols", implemented in
+Protocols (docs/methods.md, "Evaluation protocols"; implemented in
 ``pipeline.evaluation``): detections scoring >= 0.5 enter both the detection
 metrics (greedy matching at IoU 0.5; recall and AP x recall) and the search;
 CUHK-SYSU is searched in every gallery size present in ``protocol.json`` (the

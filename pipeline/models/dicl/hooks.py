@@ -1,6 +1,7 @@
-"""Training side effects of DICL as detectron2 hooks (STYLE.md example 9).
+"""Training side effects of DICL as detectron2 hooks.
 
-The step loop stays detectron2's ``SimpleTrainer.run_step``; around it:
+The step loop stays detectron2's ``SimpleTrainer.run_step`` (docs/style.md,
+"Training side effects are hooks"); around it:
 
 * :class:`MemoryInitHook` (before training, fresh runs only): every training box
   embedded at the test scale fills its memory slot (official ``ExtractFeatureHook``);

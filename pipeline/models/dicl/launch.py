@@ -1,4 +1,4 @@
-"""Multi-process DICL training with detectron2's launcher (DESIGN.md "Scale").
+"""Multi-process DICL training with detectron2's launcher (docs/design.md, "Scale").
 
 ``launch_workers`` spawns ``num_processes`` local processes with
 ``detectron2.engine.launch`` (NCCL on GPUs, gloo on CPU), which joins them into

@@ -3,7 +3,8 @@
 Paper: Wang et al., "Deep Intra-Image Contrastive Learning for Weakly Supervised
 One-Step Person Search" (Pattern Recognition 2024); official
 ``TwoStageDetectorsiamese``. The structure differs from ``GeneralizedRCNN`` in
-three places, which is why this is a new meta-architecture (STYLE.md example 7):
+three places, which is why this is a new meta-architecture (docs/style.md, "Extend
+detectron2, don't fork it"):
 
 * training masks random grid cells of the ground-truth boxes in the scene image
   (OIC) before the backbone, while the crops come from the unmasked image;

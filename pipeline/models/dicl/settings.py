@@ -1,6 +1,6 @@
 """The ``person_search`` section of params.yaml, validated (DICL track).
 
-Base values are the paper's CUHK-SYSU settings (METHODS.md section 1, official
+Base values are the paper's CUHK-SYSU settings (docs/methods.md, "DICL"; official
 configs ``configs/dicl/cuhk_dicl.py``; conf/person_search/base.yaml); the selected
 conf/person_search/dataset option sets what a dataset changes (PRW: positive IoU 0.7,
 min_samples 4, scales up to 2000x1200; the synthetic world: a small backbone from
@@ -15,7 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, Strict, model_validator
 
-from pipeline.params import Settings, load_track_settings
+from pipeline.data.sources import load_track_settings
+from pipeline.params import Settings
 
 SUPPORTED_LAYOUTS = ("cuhk_sysu", "prw")
 # YAML lists read as tuples (Settings are strict); the items stay strict.

@@ -2,8 +2,8 @@
 
 Pang et al., "Fully Unsupervised Person Re-Identification via Selective
 Contrastive Learning", ACM TOMM 2022 (official code: pangbo1997/Unsup_ReID),
-with the pseudo-label rounds of the cluster-contrast family (METHODS.md
-section 2). Modules, one concept each:
+with the pseudo-label rounds of the cluster-contrast family (docs/methods.md,
+"SCL"). Modules, one concept each:
 
 - ``settings``: the ``scl`` params section (validation);
 - ``backbone``, ``network``: ResNet trunk (last stride 1, ImageNet weights) with

@@ -32,6 +32,7 @@ from pipeline.evaluation.reid import evaluate_rank
 from pipeline.io import atomic_dir, write_json
 from pipeline.models.color_histogram import color_histogram_features
 from pipeline.models.scl.data import loader, test_dataset
+from pipeline.models.scl.network import build_net_for, pretrained_path
 from pipeline.models.scl.rounds import extract_embeddings
 from pipeline.models.scl.settings import SCLSettings
 from pipeline.params import validate
@@ -161,8 +162,6 @@ def evaluate_scl(
     Returns:
         The flat metrics written.
     """
-    from pipeline.models.scl.train import build_net_for, pretrained_path
-
     trained_settings, seed = load_trained_config(model_dir)
     ev = settings.eval
     d = trained_settings.data

@@ -4,18 +4,23 @@ Pang et al., ACM TOMM 2022, as the official code builds it (``End2End_AvgPooling
 global = average pool -> Linear(C, 2048) -> BatchNorm1d -> L2; local = the feature
 map cut into 8 horizontal stripes, each average pooled -> Linear(C, 256) ->
 BatchNorm1d -> L2. Both are used in training (memory banks, loss) and at test
-time (the distance mixes them).
+time (the distance mixes them). ``build_net_for`` maps the ``scl`` settings to
+``build_scl_net`` for both the train and the eval stage.
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from pipeline.models.scl.backbone import build_resnet_trunk, trunk_output_size
+from pipeline.models.scl.backbone import build_resnet_trunk, resolve_pretrained, trunk_output_size
+from pipeline.models.scl.settings import SCLSettings
+from pipeline.runtime import Runtime
 
 
 class SCLNet(nn.Module):
@@ -138,3 +143,37 @@ def build_scl_net(
             f"{num_stripes} rows"
         )
     return net
+
+
+# Where downloaded ImageNet weights are kept (the stages' --pretrained-cache default).
+DEFAULT_PRETRAINED_CACHE = Path("data/pretrained")
+
+
+def pretrained_path(settings: SCLSettings, runtime: Runtime, cache_dir: str | Path) -> Path | None:
+    """The local ImageNet weights file (rank 0 downloads first under DDP), or None."""
+    source = settings.model.pretrained
+    if source is None:
+        return None
+    if runtime.distributed and not runtime.is_main:
+        dist.barrier()
+    path = resolve_pretrained(source, sha256=settings.model.pretrained_sha256, cache_dir=cache_dir)
+    if runtime.distributed and runtime.is_main:
+        dist.barrier()
+    return path
+
+
+def build_net_for(settings: SCLSettings, weights_path: Path | None, seed: int):
+    """The network ``settings`` describes (``build_scl_net``), seeded; the train and eval
+    stages build theirs here, so the untrained baseline is the training's starting point."""
+    m = settings.model
+    return build_scl_net(
+        backbone=m.backbone,
+        last_stride=m.last_stride,
+        global_dim=m.global_dim,
+        num_stripes=m.num_stripes,
+        local_dim=m.local_dim,
+        input_size=(settings.data.height, settings.data.width),
+        weights_path=None if weights_path is None else str(weights_path),
+        width=m.width,
+        seed=seed,
+    )

@@ -1,4 +1,4 @@
-"""One pseudo-label round of the unsupervised track (METHODS.md section 2).
+"""One pseudo-label round of the unsupervised track (docs/methods.md, "SCL").
 
 Before each post-warm-up epoch in cluster mode: embed every training image,
 mix the global and stripe embeddings into one unit vector whose squared

@@ -2,7 +2,7 @@
 
 Selective contrastive learning (Pang et al., "Fully Unsupervised Person
 Re-Identification via Selective Contrastive Learning", ACM TOMM 2022) with the
-project's DBSCAN pseudo-label rounds (METHODS.md section 2). conf/scl/base.yaml
+project's DBSCAN pseudo-label rounds (docs/methods.md, "SCL"). conf/scl/base.yaml
 holds the paper's settings (official code pangbo1997/Unsup_ReID, ``configs/test.yml``);
 the selected conf/scl/dataset option sets what a dataset changes (the synthetic world
 shrinks sizes and the schedule, never the method).
@@ -14,7 +14,8 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from pipeline.params import Settings, load_track_settings
+from pipeline.data.sources import load_track_settings
+from pipeline.params import Settings
 
 # Re-id layouts this track trains on (synthetic_market1501 renders the Market layout).
 SUPPORTED_LAYOUTS = ("market1501", "dukemtmc", "msmt17")

@@ -1,7 +1,7 @@
 """Train the SCL track end to end: data, model, epochs with resume, outputs.
 
 The library entry point of ``stages/train_scl.py``. Outputs, each written
-atomically once training has finished (DESIGN.md, reproducibility rules):
+atomically once training has finished (docs/design.md, "Reproducibility"):
 
 - ``<model_dir>/model.pt``: the final weights (a state dict), ``config.json``:
   the resolved settings and the training-set size, ``pseudo_labels/round_XX.csv``:
@@ -29,43 +29,12 @@ from pipeline.checkpoint import clear_resume, resume_dir, run_fingerprint
 from pipeline.engine.epoch_loop import EpochLoop
 from pipeline.engine.history import write_history
 from pipeline.io import atomic_dir, dumps_json, write_csv
-from pipeline.models.scl.backbone import resolve_pretrained
 from pipeline.models.scl.data import test_dataset, train_dataset
-from pipeline.models.scl.network import build_scl_net
+from pipeline.models.scl.network import DEFAULT_PRETRAINED_CACHE, build_net_for, pretrained_path
 from pipeline.models.scl.settings import SCLSettings
 from pipeline.models.scl.trainer import SCLTrainer
 from pipeline.models.scl.validation import Validator
 from pipeline.runtime import Runtime
-
-DEFAULT_PRETRAINED_CACHE = Path("data/pretrained")
-
-
-def pretrained_path(settings: SCLSettings, runtime: Runtime, cache_dir: str | Path) -> Path | None:
-    """The local ImageNet weights file (rank 0 downloads first under DDP), or None."""
-    source = settings.model.pretrained
-    if source is None:
-        return None
-    if runtime.distributed and not runtime.is_main:
-        dist.barrier()
-    path = resolve_pretrained(source, sha256=settings.model.pretrained_sha256, cache_dir=cache_dir)
-    if runtime.distributed and runtime.is_main:
-        dist.barrier()
-    return path
-
-
-def build_net_for(settings: SCLSettings, weights_path: Path | None, seed: int):
-    m = settings.model
-    return build_scl_net(
-        backbone=m.backbone,
-        last_stride=m.last_stride,
-        global_dim=m.global_dim,
-        num_stripes=m.num_stripes,
-        local_dim=m.local_dim,
-        input_size=(settings.data.height, settings.data.width),
-        weights_path=None if weights_path is None else str(weights_path),
-        width=m.width,
-        seed=seed,
-    )
 
 
 def state_dict_bytes(state: dict) -> bytes:

@@ -1,8 +1,8 @@
 """Tiny fakes of the original CUHK-SYSU and PRW layouts, written with ``scipy.io.savemat``.
 
-The MATLAB structures follow the originals (DATASETS.md): struct arrays are numpy
-structured arrays of object fields, cell arrays are object arrays, empty matrices
-are 0x0. Images are real (tiny) JPEGs so the converters read their headers.
+The MATLAB structures follow the originals (docs/datasets.md, "Layouts and quirks"):
+struct arrays are numpy structured arrays of object fields, cell arrays are object
+arrays, empty matrices are 0x0. Images are real (tiny) JPEGs so the converters read their headers.
 """
 
 from __future__ import annotations

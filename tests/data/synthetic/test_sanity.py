@@ -1,4 +1,4 @@
-"""Sanity of the synthetic world as a benchmark (DATASETS.md, "The embedded synthetic world").
+"""Sanity of the synthetic world as a benchmark (docs/datasets.md, "The embedded synthetic world").
 
 On small Market-layout, SYSU-layout and RegDB-layout renders: random features score near
 chance; the colour histogram is well above chance on RGB re-id but far from
