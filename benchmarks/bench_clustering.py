@@ -10,7 +10,9 @@ of norm 2.2, so that cross-camera pairs of one identity are the hard ones, as in
 real data.
 
 One child process per (case, neighbour route), so that its peak resident memory
-(ru_maxrss) is its own: normalise, kNN ("exact" faiss flat, "int8" or "ivf"), encoding
+(ru_maxrss) is its own, with the AVX2 kernels every stage pins (``--kernels native``:
+the CPU's own); CPU seconds include the int8 route's search process, whose peak
+RSS is reported apart: normalise, kNN ("exact" faiss flat, "int8" or "ivf"), encoding
 V, sparse Jaccard (pairs <= eps), DBSCAN. Labels of a route are compared (ARI) with
 those of the exact route of the same case when that ran in the same invocation, and
 so are its neighbour lists (the share of rows with the same set of k1 + 1).
@@ -78,8 +80,15 @@ def clustered_features(
     return centres[ids] + np.float32(CAMERA) * cameras[cams] + noise, ids
 
 
-def peak_rss_gib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+def peak_rss_gib(who: int = resource.RUSAGE_SELF) -> float:
+    return resource.getrusage(who).ru_maxrss / 2**20  # KiB on Linux
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process (all threads) and of its finished children (the int8
+    route's uncapped search runs in one)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
 
 
 def run_case(name: str, route: str, seed: int, labels_out: Path, lists_out: Path) -> dict:
@@ -115,10 +124,10 @@ def run_case(name: str, route: str, seed: int, labels_out: Path, lists_out: Path
     t: dict[str, float] = {}
 
     def timed(key, fn, *args, **kwargs):
-        wall, cpu = time.perf_counter(), time.process_time()
+        wall, cpu = time.perf_counter(), cpu_seconds()
         result = fn(*args, **kwargs)
         t[f"{key}_wall_s"] = time.perf_counter() - wall
-        t[f"{key}_cpu_s"] = time.process_time() - cpu  # all threads of this process
+        t[f"{key}_cpu_s"] = cpu_seconds() - cpu
         return result
 
     x = timed("normalize", l2_normalize, feats)
@@ -135,6 +144,8 @@ def run_case(name: str, route: str, seed: int, labels_out: Path, lists_out: Path
     del v
     labels = timed("dbscan", cluster, near, "dbscan", EPS, MIN_SAMPLES)
     out["peak_rss_gib"] = peak_rss_gib()
+    out["child_peak_rss_gib"] = peak_rss_gib(resource.RUSAGE_CHILDREN)  # 0: no child ran
+    out["kernels"] = os.environ.get("BENCH_KERNELS", "native")
     for clock in ("wall", "cpu"):
         out[f"total_{clock}_s"] = sum(v for k, v in t.items() if k.endswith(f"_{clock}_s"))
     out.update(t)
@@ -188,8 +199,8 @@ def table(results: list[dict]) -> str:
     """The results as a markdown table, by dimension, N and route."""
     head = (
         "| N | dim | route | wall s | CPU s | kNN wall s | kNN CPU s | Jaccard wall s "
-        "| DBSCAN wall s | peak RSS GiB | rows searched exactly | lists = exact "
-        "| ARI vs exact | clusters | load avg (1 min) |"
+        "| DBSCAN wall s | peak RSS GiB | child RSS GiB | rows searched exactly "
+        "| lists = exact | ARI vs exact | clusters | kernels | load avg (1 min) |"
     )
     lines = [head, "|" + "---|" * head.count(" | ") + "---|"]
     for r in results:
@@ -201,8 +212,10 @@ def table(results: list[dict]) -> str:
             f"{r['n']:,}", str(r["dim"]), r["route"], f"{r['total_wall_s']:.1f}",
             f"{r['total_cpu_s']:.1f}", f"{r['knn_wall_s']:.1f}", f"{r['knn_cpu_s']:.1f}",
             f"{r['jaccard_wall_s']:.1f}", f"{r['dbscan_wall_s']:.1f}",
-            f"{r['peak_rss_gib']:.2f}", str(r.get("rows_searched_exactly", "")), same, ari,
-            str(r["quality_num_clusters"]), f"{r['load_average_1min']:.1f}",
+            f"{r['peak_rss_gib']:.2f}", f"{r.get('child_peak_rss_gib', 0.0):.2f}",
+            str(r.get("rows_searched_exactly", "")), same, ari,
+            str(r["quality_num_clusters"]), r.get("kernels", "native"),
+            f"{r['load_average_1min']:.1f}",
         ]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -213,6 +226,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--case", nargs="*", choices=list(CASES), default=["market"])
     parser.add_argument("--route", nargs="+", choices=ROUTES, default=["exact"])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--kernels",
+        choices=("avx2", "native"),
+        default="avx2",
+        help="avx2: the kernels every stage pins (pipeline/cpu_kernels.py); native: the CPU's own",
+    )
     parser.add_argument("--json", type=Path, help="write the results here (merged by case, route)")
     parser.add_argument("--plot", type=Path, help="plot time and memory against N from --json")
     parser.add_argument("--table", action="store_true", help="print --json as a markdown table")
@@ -233,7 +252,12 @@ def main(argv: list[str] | None = None) -> None:
                 lists = Path(tmp) / f"{name}-{route}-lists.npy"
                 cmd = [sys.executable, __file__, "--case", name, "--seed", str(args.seed)]
                 cmd += ["--child", route, str(labels), str(lists)]
-                done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
+                env = {**os.environ, "BENCH_KERNELS": args.kernels}
+                if args.kernels == "avx2":
+                    from pipeline.cpu_kernels import pin_cpu_kernels
+
+                    pin_cpu_kernels(env)
+                done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True, env=env)
                 row = json.loads(done.stdout.strip().splitlines()[-1])
                 exact = Path(tmp) / f"{name}-exact.npy"
                 if route != "exact" and exact.exists():
@@ -245,7 +269,10 @@ def main(argv: list[str] | None = None) -> None:
                     row["lists_equal_exact"] = float(
                         (np.sort(mine, axis=1) == np.sort(ref, axis=1)).all(axis=1).mean()
                     )
-                results = [r for r in results if (r["case"], r["route"]) != (name, route)]
+                key = (name, route, args.kernels)
+                results = [
+                    r for r in results if (r["case"], r["route"], r.get("kernels", "native")) != key
+                ]
                 results.append(row)
                 for key, value in row.items():
                     shown = f"{value:.4g}" if isinstance(value, float) else value
@@ -253,7 +280,9 @@ def main(argv: list[str] | None = None) -> None:
                 if args.json:
                     from pipeline.io import write_json
 
-                    results.sort(key=lambda r: (r["dim"], r["n"], r["route"]))
+                    results.sort(
+                        key=lambda r: (r["dim"], r["n"], r["route"], r.get("kernels", "native"))
+                    )
                     write_json(args.json, results)
     if args.plot:
         plot(results, args.plot)
