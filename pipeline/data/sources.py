@@ -200,18 +200,17 @@ def load_track_settings(
         )
     track_params = dict(track_params)
     recipe = track_params.pop(RECIPE_KEY, None)
-    dataset = track_params.get("dataset")
-    if recipe is not None and dataset != recipe:
-        raise ParamsError(
-            f"{track}.dataset: {dataset!r}, but the section holds the settings of "
-            f"conf/{track}/dataset/{recipe}.yaml ({track}.{RECIPE_KEY}). Select a dataset "
-            f"with its settings: dvc exp run -S {track}/dataset={dataset}"
-        )
     settings = validate(model, track_params, prefix=track)
     source = dataset_source(params, settings.dataset, key=f"{track}.dataset")
     if source.layout not in layouts:
         raise ParamsError(
             f"{track}.dataset: {settings.dataset!r} has layout {source.layout!r}; "
             f"the {track} track supports {', '.join(layouts)}"
+        )
+    if recipe is not None and settings.dataset != recipe:
+        raise ParamsError(
+            f"{track}.dataset: {settings.dataset!r}, but the section holds the settings of "
+            f"conf/{track}/dataset/{recipe}.yaml ({track}.{RECIPE_KEY}). Select a dataset "
+            f"with its settings: dvc exp run -S {track}/dataset={settings.dataset}"
         )
     return settings, source.layout
