@@ -27,7 +27,8 @@ import json
 from pipeline.models.dclnet.settings import load_settings as dclnet
 from pipeline.models.dicl.settings import load_settings as dicl
 from pipeline.models.scl.settings import load_settings as scl
-from pipeline.params import load_params
+from pipeline.params import TrackingSettings, load_params, section
+from pipeline.tracking import StageRun, logged_params
 
 params = load_params("params.yaml")
 out = {"params": params, "resolved": {}}
@@ -36,6 +37,12 @@ for track, loader in (("person_search", dicl), ("scl", scl), ("dclnet", dclnet))
     out["resolved"][track] = {"settings": settings.model_dump(mode="json"), "layout": layout}
 with open("out.json", "w") as fh:
     json.dump(out, fh, sort_keys=True)
+# What train_scl logs to MLflow (its store: $MLFLOW_TRACKING_URI, set by the test).
+settings, _ = scl(params)
+logged = logged_params("scl", settings, int(params["seed"]))
+with StageRun(track="scl", stage="dump", params=logged,
+              settings=section(params, "tracking", TrackingSettings)):
+    pass
 """
 
 
@@ -50,6 +57,7 @@ def exp_repo(tmp_path_factory):
     root = tmp_path_factory.mktemp("hydra-repo")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DVC_", "GIT_"))}
     env.update(
+        MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}",
         PYTHONPATH=str(REPO),
         DVC_NO_ANALYTICS="1",
         GIT_AUTHOR_NAME="test",
@@ -79,6 +87,8 @@ def exp_repo(tmp_path_factory):
         _run([sys.executable, "-m", "dvc", "exp", "run", *args], root, env)
         return json.loads((root / "out.json").read_text())
 
+    exp_run.store = env["MLFLOW_TRACKING_URI"]
+
     return exp_run
 
 
@@ -88,6 +98,16 @@ def test_a_set_key_wins_over_the_selected_dataset_option(exp_repo):
     scl = out["resolved"]["scl"]["settings"]
     assert scl["train"]["lr"] == 1e-6
     assert (scl["dataset"], scl["model"]["backbone"]) == ("synthetic_market1501", "resnet18")
+    # ... and the MLflow run carries it as a param.
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=exp_repo.store)
+    experiment = client.get_experiment_by_name("scl")
+    (run,) = client.search_runs(
+        [experiment.experiment_id], order_by=["attributes.start_time DESC"], max_results=1
+    )
+    assert run.data.params["scl.train.lr"] == "1e-06"
+    assert run.data.params["scl.dataset"] == "synthetic_market1501"
 
 
 def test_a_group_selection_brings_the_datasets_settings(exp_repo):
