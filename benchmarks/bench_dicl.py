@@ -37,7 +37,7 @@ CONF = Path(__file__).resolve().parents[1] / "conf"
 
 def _settings(profile: str) -> tuple[DiclSettings, tuple[int, int]]:
     dataset = "cuhk_sysu" if profile == "paper" else "synthetic_cuhk_sysu"
-    settings, _ = load_settings(compose_params([f"person_search/dataset={dataset}"], CONF))
+    settings, _ = load_settings(compose_params([f"dicl/dataset={dataset}"], CONF))
     if profile == "paper":
         # build_model alone loads no weights: the benchmark runs random ones.
         return settings, (900, 1500)

@@ -24,7 +24,7 @@ TOP_LEVEL_KEYS = (
     "runtime",
     "tracking",
     "datasets",
-    "person_search",
+    "dicl",
     "scl",
     "dclnet",
     "report",

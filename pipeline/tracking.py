@@ -107,22 +107,59 @@ def dataset_digests(lock_path: Path, datasets: Iterable[str]) -> dict[str, str]:
     return digests
 
 
+_VARIABLE = re.compile(r"\$\{\s*([A-Za-z_][\w.-]*)\s*\}")
+
+
+def dvc_vars(dvc: Mapping[str, Any]) -> dict[str, Any]:
+    """The variables a ``dvc.yaml`` defines itself: its top-level ``vars`` mappings, merged.
+
+    Entries that name a file (``params.yaml`` is loaded by DVC without one) are left out.
+    """
+    found: dict[str, Any] = {}
+    for entry in dvc.get("vars") or []:
+        if isinstance(entry, Mapping):
+            found.update(entry)
+    return found
+
+
+def resolve_vars(text: str, variables: Mapping[str, Any]) -> str | None:
+    """``text`` with each ``${name}`` / ``${a.b}`` replaced from ``variables`` (dotted names
+    look into nested mappings); None when one is not there (``${item}`` of a foreach)."""
+    missing = object()
+
+    def lookup(match: re.Match) -> str:
+        value: Any = variables
+        for part in match.group(1).split("."):
+            value = value.get(part, missing) if isinstance(value, Mapping) else missing
+        if value is missing or isinstance(value, Mapping | list):
+            raise KeyError(match.group(1))
+        return str(value)
+
+    try:
+        return _VARIABLE.sub(lookup, text)
+    except KeyError:
+        return None
+
+
 def stage_outputs(root: Path) -> dict[str, dict[str, list[str]]]:
     """Each ``dvc.yaml`` stage's outputs by kind: ``{stage: {"outs": [...], "metrics": [...]}}``.
 
-    Templated outputs (``data/raw/${item}``) are left out: they are not in git.
+    ``${name}`` is resolved from ``dvc.yaml``'s own ``vars``; outputs templated on anything
+    else (``data/raw/${item}``, a params value) are left out: they are not in git.
     """
     dvc_yaml = root / "dvc.yaml"
-    stages = (load_yaml(dvc_yaml) or {}).get("stages", {}) if dvc_yaml.is_file() else {}
+    dvc = (load_yaml(dvc_yaml) or {}) if dvc_yaml.is_file() else {}
+    variables = dvc_vars(dvc)
     found: dict[str, dict[str, list[str]]] = {}
-    for name, stage in stages.items():
+    for name, stage in (dvc.get("stages") or {}).items():
         body = stage.get("do", stage) if isinstance(stage, dict) else {}
         kinds = found.setdefault(name, {})
         for kind in ("outs", "metrics", "plots"):
             for entry in body.get(kind) or []:
                 path = entry if isinstance(entry, str) else next(iter(entry), "")
-                if path and "${" not in path:
-                    kinds.setdefault(kind, []).append(str(path).rstrip("/"))
+                path = resolve_vars(str(path), variables) if path else None
+                if path:
+                    kinds.setdefault(kind, []).append(path.rstrip("/"))
     return found
 
 
@@ -330,7 +367,9 @@ class StageRun:
     digest tagged (``pipeline.outputs_digest``), for the backfill. With ``resume`` (the
     stage resumes a checkpoint) the newest unfinished run of the same stage, params
     and datasets is reopened, so a killed and resumed training keeps one run and
-    whole curves; each reopening counts in the tag ``pipeline.resumes``.
+    whole curves; each reopening counts in the tag ``pipeline.resumes``. With ``enabled``
+    false (the other ranks of a DDP run: one run per stage) it logs nothing and starts no
+    tracking process.
     """
 
     def __init__(
@@ -343,6 +382,7 @@ class StageRun:
         datasets: Iterable[str] = (),
         outputs: Iterable[str | Path] = (),
         resume: bool = False,
+        enabled: bool = True,
     ) -> None:
         self.track = track
         self.stage = stage
@@ -351,6 +391,7 @@ class StageRun:
         self.datasets = list(datasets)
         self.outputs = list(outputs)
         self.resume = resume
+        self.enabled = enabled
         self._no_store: RuntimeError | None = None
         try:
             self.uri = tracking_uri(settings)
@@ -384,6 +425,8 @@ class StageRun:
 
     # -- lifecycle ------------------------------------------------------
     def __enter__(self) -> StageRun:
+        if not self.enabled:
+            return self
         if self._no_store is not None:
             exc = self._no_store
             self._failure(

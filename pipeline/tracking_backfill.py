@@ -45,7 +45,7 @@ from pipeline.tracking import (
 )
 
 # Track (MLflow experiment, stage-name suffix) -> its params section.
-TRACK_SECTIONS = {"dicl": "person_search", "scl": "scl", "dclnet": "dclnet"}
+TRACK_SECTIONS = {"dicl": "dicl", "scl": "scl", "dclnet": "dclnet"}
 _TRACKED_STAGE = re.compile(r"^(?P<kind>train|eval)_(?P<track>\w+)$")
 BACKFILLED_TAG = "pipeline.backfilled"
 

@@ -22,10 +22,10 @@ from pipeline.params import ParamsError, load_params
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / CONF_DIR
-LOADERS = {"person_search": dicl_settings, "scl": scl_settings, "dclnet": dclnet_settings}
+LOADERS = {"dicl": dicl_settings, "scl": scl_settings, "dclnet": dclnet_settings}
 # Each track's default option (conf/config.yaml's defaults list).
 DEFAULT_OPTIONS = {
-    "person_search": "synthetic_cuhk_sysu",
+    "dicl": "synthetic_cuhk_sysu",
     "scl": "synthetic_market1501",
     "dclnet": "synthetic_sysu_mm01",
 }
@@ -121,9 +121,7 @@ def test_real_dataset_options_run_the_papers_settings():
     scl = {o: scl_settings(compose(f"scl/dataset={o}"))[0] for o in ("market1501", "msmt17")}
     assert all(s.model.backbone == "resnet50" and s.train.epochs == 40 for s in scl.values())
     assert scl["market1501"].model.pretrained is not None
-    dicl = {
-        o: dicl_settings(compose(f"person_search/dataset={o}"))[0] for o in ("cuhk_sysu", "prw")
-    }
+    dicl = {o: dicl_settings(compose(f"dicl/dataset={o}"))[0] for o in ("cuhk_sysu", "prw")}
     assert dicl["cuhk_sysu"].model.backbone.depth == 50
     assert dicl["prw"].model.roi.pos_iou == 0.7 and dicl["prw"].pseudo_labels.min_samples == 4
     assert dicl["prw"].train.scales[-1] == (2000, 1200)

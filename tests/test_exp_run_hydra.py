@@ -32,7 +32,7 @@ from pipeline.tracking import StageRun, logged_params
 
 params = load_params("params.yaml")
 out = {"params": params, "resolved": {}}
-for track, loader in (("person_search", dicl), ("scl", scl), ("dclnet", dclnet)):
+for track, loader in (("dicl", dicl), ("scl", scl), ("dclnet", dclnet)):
     settings, layout = loader(params)
     out["resolved"][track] = {"settings": settings.model_dump(mode="json"), "layout": layout}
 with open("out.json", "w") as fh:
@@ -76,7 +76,7 @@ def exp_repo(tmp_path_factory):
         "  dump:\n"
         f"    cmd: {sys.executable} dump.py\n"
         "    deps: [dump.py]\n"
-        "    params: [seed, datasets, person_search, scl, dclnet]\n"
+        "    params: [seed, datasets, dicl, scl, dclnet]\n"
         "    outs: [out.json]\n"
     )
     _run(["git", "add", "-A"], root, env)

@@ -77,9 +77,15 @@ def _base(module: str, is_package: bool, node: ast.ImportFrom) -> str:
 def imported_modules(module: str, path: Path, known: set[str]) -> set[str]:
     """The project modules ``module`` imports (edges of the graph)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    is_package = path.name == "__init__.py"
+    return _resolved(module, path.name == "__init__.py", _import_nodes(tree), known)
+
+
+def _resolved(
+    module: str, is_package: bool, nodes: Iterator[ast.Import | ast.ImportFrom], known: set[str]
+) -> set[str]:
+    """The project modules the import statements ``nodes`` of ``module`` name."""
     found: set[str] = set()
-    for node in _import_nodes(tree):
+    for node in nodes:
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
             continue
@@ -212,6 +218,26 @@ def test_evaluation_does_not_import_training(module):
     track = module.rsplit(".", 1)[0]
     path = path_to(graph, module, track, _is_training)
     assert path is None, "evaluation imports training: " + " -> ".join(path or [])
+
+
+TRACKS = ("dicl", "scl", "dclnet")
+
+
+@pytest.mark.parametrize("function", ["build_model", "evaluate_model"])
+@pytest.mark.parametrize("track", TRACKS)
+def test_the_track_contract_evaluates_without_training(track, function):
+    """``pipeline.models.<track>.entry``: what ``build_model`` and ``evaluate_model`` import
+    (the module's own imports and those inside the function) reaches no training module;
+    only ``train_model`` imports one, inside itself."""
+    graph, modules = import_graph(), module_files()
+    package, entry = f"{PACKAGE}.models.{track}", f"{PACKAGE}.models.{track}.entry"
+    tree = ast.parse(modules[entry].read_text(encoding="utf-8"))
+    (body,) = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function]
+    own = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+    starts = _resolved(entry, False, iter([*own, *_import_nodes(body)]), set(modules))
+    for start in sorted(starts):
+        path = [start] if _is_training(start) else path_to(graph, start, package, _is_training)
+        assert path is None, f"{entry}.{function} imports training: " + " -> ".join(path or [])
 
 
 def test_there_is_an_evaluation_module_per_track():

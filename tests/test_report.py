@@ -28,7 +28,7 @@ def results():
             },
         ),
         TrackResult(
-            section="person_search",
+            section="dicl",
             dataset="prw",
             layout="prw",
             synthetic=False,

@@ -239,3 +239,34 @@ def test_git_dirty_ignores_what_the_pipeline_writes(tmp_path, monkeypatch):
     # ... an edited source does not.
     (tmp_path / "train.py").write_text("v2\n")
     assert run_tags("train")["git.dirty"] == "true"
+
+
+def test_stage_outputs_resolve_dvc_yaml_vars(tmp_path):
+    from pipeline.tracking import stage_outputs
+
+    (tmp_path / "dvc.yaml").write_text(
+        "vars:\n"
+        "  - other.yaml\n"
+        "  - models: {demo: models/demo}\n"
+        "  - paths: {demo: {plots: plots/demo/train}}\n"
+        "stages:\n"
+        "  download:\n"
+        "    foreach: [a]\n"
+        "    do:\n"
+        "      cmd: x\n"
+        "      outs:\n"
+        "        - data/raw/${item}\n"
+        "  train:\n"
+        "    cmd: x --model-dir ${models.demo}\n"
+        "    outs:\n"
+        "      - ${models.demo}\n"
+        "      - ${ paths.demo.plots }/:\n"
+        "          cache: false\n"
+        "      - data/${params.only}\n"
+        "    metrics:\n"
+        "      - metrics/${models}.json\n"
+    )
+    assert stage_outputs(tmp_path) == {
+        "download": {},
+        "train": {"outs": ["models/demo", "plots/demo/train"]},
+    }

@@ -179,7 +179,7 @@ def load_track_settings(
 
     Args:
         params: the whole params.yaml as loaded.
-        track: the section's name (``person_search``, ``scl``, ``dclnet``).
+        track: the section's name (``dicl``, ``scl``, ``dclnet``).
         model: the section's settings model (with a ``dataset`` field).
         layouts: the dataset layouts the track trains on.
 

@@ -34,7 +34,7 @@ BASELINES = (("init_", "untrained"), ("hist_", "colour histogram"))
 class TrackResult:
     """One track's outcome as the report needs it."""
 
-    section: str  # params section: person_search | scl | dclnet
+    section: str  # params section: dicl | scl | dclnet
     dataset: str  # params dataset key, e.g. synthetic_cuhk_sysu
     layout: str  # the real dataset whose protocol and paper figures apply
     synthetic: bool
@@ -84,12 +84,12 @@ def _track_table(result: TrackResult) -> list[str]:
 
 
 TITLES = {
-    "person_search": "Person search (DICL, weakly supervised)",
+    "dicl": "Person search (DICL, weakly supervised)",
     "scl": "Unsupervised re-id (SCL with DBSCAN pseudo labels)",
     "dclnet": "Visible-infrared re-id (DCLNet)",
 }
 # The metrics files' names for the params sections (docs/design.md, "Metrics files").
-TRACK_OF_SECTION = {"person_search": "dicl", "scl": "scl", "dclnet": "dclnet"}
+TRACK_OF_SECTION = {"dicl": "dicl", "scl": "scl", "dclnet": "dclnet"}
 # Who a floor's baseline is, in a sentence; other baselines go by their metric name.
 BASELINE_NAMES = {"init_": "the untrained model", "hist_": "the colour histogram"}
 # Metrics the reference table does not name.

@@ -40,8 +40,8 @@ def stage(name: str, root: Path, *args: str) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 def test_train_then_eval_stage(tiny_vi):
     write_params(tiny_vi)
-    paths = ["--data", "processed", "--models", "models/dclnet"]
-    done = stage("train_dclnet", tiny_vi, *paths, "--plots", "plots/dclnet/train")
+    paths = ["--data", "processed", "--model-dir", "models/dclnet"]
+    done = stage("train_dclnet", tiny_vi, *paths, "--plots-dir", "plots/dclnet/train")
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tiny_vi / "models/dclnet/model.pt").is_file()
     done = stage(
@@ -50,7 +50,7 @@ def test_train_then_eval_stage(tiny_vi):
         *paths,
         "--metrics",
         "metrics/dclnet.json",
-        "--plots",
+        "--plots-dir",
         "plots/dclnet/eval",
     )
     assert done.returncode == 0, done.stderr[-3000:]

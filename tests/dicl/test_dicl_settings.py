@@ -1,4 +1,4 @@
-"""The ``person_search`` params section: validation, dataset options, the CfgNode builder."""
+"""The ``dicl`` params section: validation, dataset options, the CfgNode builder."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ DATASETS = {
 
 
 def _params(section: dict) -> dict:
-    return {"datasets": DATASETS, "person_search": section}
+    return {"datasets": DATASETS, "dicl": section}
 
 
 def test_paper_defaults():
@@ -54,7 +54,7 @@ def test_unknown_dataset_is_an_error():
 
 
 def test_unknown_key_is_named():
-    with pytest.raises(ParamsError, match=r"person_search\.train\.epochz"):
+    with pytest.raises(ParamsError, match=r"dicl\.train\.epochz"):
         load_settings(_params({"dataset": "synthetic_cuhk_sysu", "train": {"epochz": 3}}))
 
 
@@ -169,7 +169,7 @@ def test_every_dataset_option_validates():
     }
     seen = {}
     for name in ("synthetic_cuhk_sysu", "cuhk_sysu", "prw"):
-        section = compose_params([f"person_search/dataset={name}"], conf_dir=conf)
+        section = compose_params([f"dicl/dataset={name}"], conf_dir=conf)
         settings, layout = load_settings({**section, "datasets": datasets})
         seen[name] = settings
     assert seen["synthetic_cuhk_sysu"].model.backbone.depth == 18

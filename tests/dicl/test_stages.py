@@ -21,7 +21,7 @@ def _write_params(tmp_path):
         "runtime": {"threads": 1, "device": "cpu"},
         "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}"},
         "datasets": {"tiny_cuhk": {"source": "synthetic", "layout": "cuhk_sysu", "render": {}}},
-        "person_search": copy.deepcopy(TINY_SECTION),
+        "dicl": copy.deepcopy(TINY_SECTION),
     }
     yaml = YAML()
     with (tmp_path / "params.yaml").open("w") as fh:

@@ -68,7 +68,7 @@ def shrink_params(params: dict) -> dict:
     dcl["sampler"] = {"ids_per_batch": 4, "images_per_id": 2}
     # The option names the full world's val ids; hold out 2 drawn ones instead.
     dcl["validation"] = {"ids": 2, "pids": [], "every": 0}
-    dicl = params["person_search"]
+    dicl = params["dicl"]
     dicl["train"].update({"epochs": 1, "scales": [[160, 120]]})
     dicl["validation"] = {"ids": 3, "every_epochs": 1}  # the full world's 20 would empty training
     # An untrained detector keeps its 100 best boxes per image and the crop branch encodes

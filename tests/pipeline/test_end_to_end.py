@@ -20,7 +20,7 @@ from tests.pipeline.conftest import VENV_BIN, run
 pytestmark = pytest.mark.slow
 
 TRACK_STAGES = {
-    "person_search": ("train_dicl", "eval_dicl"),
+    "dicl": ("train_dicl", "eval_dicl"),
     "scl": ("train_scl", "eval_scl"),
     "dclnet": ("train_dclnet", "eval_dclnet"),
 }
@@ -28,9 +28,9 @@ TRACK_STAGES = {
 EXPERIMENT_PARAMS = {
     "scl": "scl.train.lr=1e-6",
     "dclnet": "dclnet.loss.dense.weight=0.5",
-    "person_search": "person_search.loss.sic_dense.weight=0.2",
+    "dicl": "dicl.loss.sic_dense.weight=0.2",
 }
-METRICS = {"person_search": "dicl", "scl": "scl", "dclnet": "dclnet"}
+METRICS = {"dicl": "dicl", "scl": "scl", "dclnet": "dclnet"}
 
 
 def stages_run(output: str) -> set[str]:

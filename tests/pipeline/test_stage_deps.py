@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
+from pipeline.tracking import dvc_vars, resolve_vars
+
 REPO = Path(__file__).resolve().parents[2]
 NOT_DEPS = {"pipeline/tracking.py"}  # side effect only
 
@@ -32,11 +34,13 @@ for module in list(sys.modules.values()):
 
 def _stages() -> dict[str, tuple[str, list[str]]]:
     dvc = YAML(typ="safe").load((REPO / "dvc.yaml").read_text())
+    variables = dvc_vars(dvc)  # `${models.scl}`: dvc.yaml's own vars (params refs stay as they are)
     stages = {}
     for name, stage in dvc["stages"].items():
         stage = stage.get("do", stage)
         module = stage["cmd"].split("-m ", 1)[1].split()[0]
         deps = [d if isinstance(d, str) else next(iter(d)) for d in stage.get("deps", [])]
+        deps = [resolve_vars(d, variables) or d for d in deps]
         stages[name] = (module, deps)
     return stages
 

@@ -24,14 +24,14 @@ PYTHON = sys.executable
 # track -> (params section, dataset, stage module, model-dir flag, plots-dir flag)
 TRACKS = {
     "scl": ("scl", "synthetic_market1501", "stages.train_scl", "--model-dir", "--plots-dir"),
-    "dclnet": ("dclnet", "synthetic_sysu_mm01", "stages.train_dclnet", "--models", "--plots"),
-    "dicl": (
-        "person_search",
-        "synthetic_cuhk_sysu",
-        "stages.train_dicl",
+    "dclnet": (
+        "dclnet",
+        "synthetic_sysu_mm01",
+        "stages.train_dclnet",
         "--model-dir",
         "--plots-dir",
     ),
+    "dicl": ("dicl", "synthetic_cuhk_sysu", "stages.train_dicl", "--model-dir", "--plots-dir"),
 }
 # Epochs per track in the reliability copy: at least two checkpoints before the end.
 KILL_EPOCHS = {"scl": 3, "dclnet": 3, "dicl": 2}
@@ -44,7 +44,7 @@ def lengthen_schedules(params: dict) -> dict:
         params[TRACKS[track][0]]["train"]["epochs"] = epochs
     # DICL's held-out validation scenes are a tuning aid, not part of the method (the
     # paper's value is 0 = off); the tiny world has too few identities to spare any.
-    params["person_search"]["validation"]["ids"] = 0
+    params["dicl"]["validation"]["ids"] = 0
     return params
 
 

@@ -53,8 +53,8 @@ CASES = {
     "boolean_as_float_in_a_tuple": (
         "train_dicl",
         [],
-        _set("person_search", "pseudo_labels", "eps", [0.68, True, 0.72]),
-        ["person_search.pseudo_labels.eps.1", "True", "valid number"],
+        _set("dicl", "pseudo_labels", "eps", [0.68, True, 0.72]),
+        ["dicl.pseudo_labels.eps.1", "True", "valid number"],
     ),
     "unknown_key": (
         "train_scl",
@@ -71,14 +71,14 @@ CASES = {
     "negative_lr_dicl": (
         "train_dicl",
         [],
-        _set("person_search", "train", "lr", -1),
-        ["person_search.train.lr", "-1", "greater than 0"],
+        _set("dicl", "train", "lr", -1),
+        ["dicl.train.lr", "-1", "greater than 0"],
     ),
     "unknown_dataset": (
         "train_dicl",
         [],
-        _set("person_search", "dataset", "nope"),
-        ["person_search.dataset", "'nope'", "known datasets", "cuhk_sysu"],
+        _set("dicl", "dataset", "nope"),
+        ["dicl.dataset", "'nope'", "known datasets", "cuhk_sysu"],
     ),
     "dataset_of_another_track": (
         "train_scl",

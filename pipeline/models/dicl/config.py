@@ -2,7 +2,7 @@
 
 ``add_dicl_config`` adds the keys detectron2 does not have (after
 ``projects/TridentNet``: docs/style.md, "Extend detectron2, don't fork it");
-``build_cfg`` maps the validated ``person_search`` settings onto a CfgNode, reusing
+``build_cfg`` maps the validated ``dicl`` settings onto a CfgNode, reusing
 detectron2's own keys wherever one exists (RPN, ROI heads, solver, ResNet). Nothing
 else in the track reads params.
 """
@@ -115,7 +115,7 @@ def build_cfg(
     """The frozen detectron2 config of a DICL run.
 
     Args:
-        settings: the resolved ``person_search`` section.
+        settings: the resolved ``dicl`` section.
         iters_per_epoch: iterations in one pass over the training images.
         memory_size: number of training boxes (memory slots).
         device: ``cpu`` or ``cuda``.

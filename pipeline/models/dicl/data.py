@@ -90,7 +90,7 @@ def split_validation(records: Sequence[dict], num_ids: int, seed: int) -> Valida
     ).astype(np.int64)
     if num_ids > labelled.size:
         raise ValueError(
-            f"person_search.validation.ids: {num_ids} asked for, the training scenes hold "
+            f"dicl.validation.ids: {num_ids} asked for, the training scenes hold "
             f"{labelled.size} labelled identities"
         )
     # A stream of its own (seed, "validation") so the split does not move other draws.
@@ -103,8 +103,7 @@ def split_validation(records: Sequence[dict], num_ids: int, seed: int) -> Valida
         (validation if holds else train).append(record)
     if not train:
         raise ValueError(
-            f"person_search.validation.ids: holding out {num_ids} identities leaves no "
-            "training scene"
+            f"dicl.validation.ids: holding out {num_ids} identities leaves no training scene"
         )
     return ValidationSplit(train, validation, ids)
 

@@ -124,8 +124,7 @@ def evaluate_person_search(
         sizes = [int(s) for s in protocol.get("gallery_sizes", [])]
         if gallery_size not in sizes:
             raise ValueError(
-                f"person_search.test.gallery_size={gallery_size}: protocol.json has gallery "
-                f"sizes {sizes}"
+                f"dicl.test.gallery_size={gallery_size}: protocol.json has gallery sizes {sizes}"
             )
         headline = None
         for size in sizes:

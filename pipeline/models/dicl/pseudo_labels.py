@@ -27,7 +27,7 @@ from pipeline.clustering import (
 
 @dataclass(frozen=True)
 class PseudoLabelConfig:
-    """Clustering settings (``person_search.pseudo_labels``)."""
+    """Clustering settings (``dicl.pseudo_labels``)."""
 
     knn: str = "exact"
     k1: int = 30

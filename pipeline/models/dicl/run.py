@@ -1,9 +1,9 @@
-"""The DICL stages' library entry points: params in, files out.
+"""DICL training from resolved settings: data in, ``model_dir`` and ``plots_dir`` out.
 
-``train_from_params`` and ``evaluate_from_params`` hold everything the stage
-scripts do beyond argument parsing and MLflow, so tests can run them directly
-(or in a subprocess, to kill and resume one). Both expect ``runtime.setup`` to
-have run (seeds, determinism, threads, process group).
+``train_from_params`` holds everything ``pipeline.models.dicl.train`` (the track's
+contract, ``entry.py``) does, so tests can run it directly (or in a subprocess, to
+kill and resume one). It expects ``runtime.setup`` to have run (seeds, determinism,
+threads, process group). The evaluation side is ``entry.evaluate``.
 """
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import torch
 from detectron2.utils import comm
 
-from pipeline.checkpoint import clear_resume, load_weights, resume_dir, run_fingerprint
+from pipeline.checkpoint import clear_resume, resume_dir, run_fingerprint
 from pipeline.data.detectron2 import load_person_search_dicts
 from pipeline.models.dicl.config import build_cfg
 from pipeline.models.dicl.data import (
@@ -25,10 +24,10 @@ from pipeline.models.dicl.data import (
     split_validation,
     training_set_from_records,
 )
-from pipeline.models.dicl.evaluate import evaluate_person_search, evaluate_validation
-from pipeline.models.dicl.outputs import write_eval_outputs, write_training_outputs
+from pipeline.models.dicl.evaluate import evaluate_validation
+from pipeline.models.dicl.outputs import write_training_outputs
 from pipeline.models.dicl.settings import DiclSettings
-from pipeline.models.dicl.trainer import build_dicl_model, train_dicl
+from pipeline.models.dicl.trainer import train_dicl
 from pipeline.params import ParamsError
 from pipeline.runtime import Runtime
 
@@ -39,7 +38,7 @@ def _check_memory_size(settings: DiclSettings, num_slots: int, train_json: Path)
         held = settings.validation.ids
         where = f"{train_json} holds" + (f", less {held} validation ids' scenes," if held else "")
         raise ParamsError(
-            f"person_search.train.memory_size: {expected} expected, but {where} {num_slots} boxes"
+            f"dicl.train.memory_size: {expected} expected, but {where} {num_slots} boxes"
         )
 
 
@@ -53,6 +52,8 @@ def run_config(
 ) -> dict:
     """What ``config.json`` records: the resolved settings and what the data fixed."""
     config = {
+        # The section's name before it was renamed `dicl`: kept, so models/dicl/config.json
+        # stays byte-identical (nothing reads the key back).
         "person_search": settings.model_dump(mode="json"),
         "layout": layout,
         "iters_per_epoch": iters,
@@ -142,54 +143,3 @@ def train_from_params(
         clear_resume(model_dir)
     comm.synchronize()
     return history
-
-
-def evaluate_from_params(
-    settings: DiclSettings,
-    layout: str,
-    *,
-    runtime: Runtime,
-    seed: int,
-    data_dir: str | Path,
-    path_root: str | Path,
-    model_dir: str | Path,
-    metrics_path: str | Path,
-    plots_dir: str | Path,
-    with_init: bool = True,
-) -> dict[str, Any]:
-    """Evaluate the trained model (and the untrained one, same seed); write the outputs.
-
-    The untrained model is built exactly as training built it before its first step
-    (seeds reset to ``seed``), so ``init_`` is the true starting point.
-    """
-    cfg = build_cfg(settings, iters_per_epoch=1, memory_size=1, device=runtime.device.type)
-    model = build_dicl_model(cfg, pretrained=False)
-    model.load_state_dict(load_weights(Path(model_dir) / "model.pt", map_location=runtime.device))
-    trained = evaluate_person_search(
-        model,
-        cfg,
-        processed_dir=data_dir,
-        path_root=path_root,
-        layout=layout,
-        gallery_size=settings.test.gallery_size,
-    )
-    init = None
-    if with_init:
-        torch.manual_seed(seed)
-        untrained = build_dicl_model(cfg)
-        init = evaluate_person_search(
-            untrained,
-            cfg,
-            processed_dir=data_dir,
-            path_root=path_root,
-            layout=layout,
-            gallery_size=settings.test.gallery_size,
-        )
-    return write_eval_outputs(
-        trained,
-        init,
-        metrics_path=metrics_path,
-        plots_dir=plots_dir,
-        ranked_queries=settings.test.ranked_list_queries,
-        seed=seed,
-    )

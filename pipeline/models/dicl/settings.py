@@ -1,12 +1,12 @@
-"""The ``person_search`` section of params.yaml, validated (DICL track).
+"""The ``dicl`` section of params.yaml, validated (DICL track).
 
 Base values are the paper's CUHK-SYSU settings (docs/methods.md, "DICL"; official
-configs ``configs/dicl/cuhk_dicl.py``; conf/person_search/base.yaml); the selected
-conf/person_search/dataset option sets what a dataset changes (PRW: positive IoU 0.7,
+configs ``configs/dicl/cuhk_dicl.py``; conf/dicl/base.yaml); the selected
+conf/dicl/dataset option sets what a dataset changes (PRW: positive IoU 0.7,
 min_samples 4, scales up to 2000x1200; the synthetic world: a small backbone from
 scratch, small images, a short schedule).
 Every loss has a weight and a switch, so each ablation of the paper is one
-``dvc exp run -S person_search.loss.<name>.enabled=false``.
+``dvc exp run -S dicl.loss.<name>.enabled=false``.
 """
 
 from __future__ import annotations
@@ -172,7 +172,7 @@ class ValidationSettings(Settings):
 
 
 class DiclSettings(Settings):
-    """The ``person_search`` section as composed into params.yaml."""
+    """The ``dicl`` section as composed into params.yaml."""
 
     dataset: str
     model: ModelSettings = ModelSettings()
@@ -204,5 +204,5 @@ class DiclSettings(Settings):
 
 
 def load_settings(params: dict[str, Any]) -> tuple[DiclSettings, str]:
-    """``(settings, layout)`` of the ``person_search`` section (see ``load_track_settings``)."""
-    return load_track_settings(params, "person_search", DiclSettings, SUPPORTED_LAYOUTS)
+    """``(settings, layout)`` of the ``dicl`` section (see ``load_track_settings``)."""
+    return load_track_settings(params, "dicl", DiclSettings, SUPPORTED_LAYOUTS)

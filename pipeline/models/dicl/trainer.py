@@ -20,7 +20,6 @@ from typing import Any
 import torch
 from detectron2.config import CfgNode
 from detectron2.engine import SimpleTrainer, hooks
-from detectron2.modeling import build_model
 from detectron2.solver import build_lr_scheduler
 from detectron2.solver.build import get_default_optimizer_params
 from detectron2.utils import comm
@@ -37,8 +36,8 @@ from pipeline.models.dicl.hooks import (
     PseudoLabelHook,
     ValidationHook,
 )
+from pipeline.models.dicl.model import build_dicl_model
 from pipeline.models.dicl.pseudo_labels import PseudoLabelConfig
-from pipeline.models.dicl.weights import load_backbone_weights
 from pipeline.runtime import rng_state, set_rng_state
 
 log = logging.getLogger(__name__)
@@ -139,16 +138,6 @@ def build_sgd(cfg: CfgNode, model: torch.nn.Module) -> torch.optim.Optimizer:
         weight_decay=cfg.SOLVER.WEIGHT_DECAY,
         foreach=True,
     )
-
-
-def build_dicl_model(cfg: CfgNode, *, pretrained: bool = True) -> torch.nn.Module:
-    """The DICL model on ``cfg.MODEL.DEVICE``; backbone weights from ``cfg.MODEL.WEIGHTS``."""
-    model = build_model(cfg)
-    if pretrained and cfg.MODEL.WEIGHTS:
-        load_backbone_weights(
-            model, cfg.MODEL.WEIGHTS, sha256=cfg.MODEL.DICL.WEIGHTS_SHA256 or None
-        )
-    return model
 
 
 def train_dicl(

@@ -145,7 +145,7 @@ def build_scl_net(
     return net
 
 
-# Where downloaded ImageNet weights are kept (the stages' --pretrained-cache default).
+# Where downloaded ImageNet weights are kept (the track contract's cache, scl/entry.py).
 DEFAULT_PRETRAINED_CACHE = Path("data/pretrained")
 
 
