@@ -18,12 +18,14 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import pickle
 import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from pipeline.io import atomic_path
 
@@ -106,6 +108,53 @@ def has_resume_state(output_dir: str | Path) -> bool:
 def clear_resume(output_dir: str | Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         shutil.rmtree(resume_dir(output_dir))
+
+
+KILL_AFTER_STEP_ENV = "PIPELINE_TEST_KILL_AFTER_STEP"
+"""Test only: ``PIPELINE_TEST_KILL_AFTER_STEP=N`` ends a training process like a kill.
+
+The kill/resume tests (``tests/helpers/kill_resume.py``) set it to stop a training stage
+at a chosen point instead of sending SIGKILL after a guessed delay. When it holds a
+positive integer N, the training loops (``EpochLoop.run`` for SCL and DCLNet,
+``train_dicl`` for DICL) call :func:`arm_kill_trigger`, which registers a global
+optimizer step hook: right after the process's N-th ``optimizer.step()`` (counted over
+every optimizer and every unit the process trains, from 1; each DDP rank counts its own)
+the process writes one line naming the variable to stderr and calls
+``os._exit(KILLED_EXIT_CODE)``: no ``finally`` blocks, atexit handlers or buffered output,
+as after SIGKILL. A step is followed by its epoch's checkpoint only at an epoch's end,
+so N = (steps of epochs 0..E) + 1 stops the run in epoch E + 1 with epoch E's
+checkpoint on disk.
+
+Unset or empty (always, outside tests) nothing is registered: no step hook, no cost,
+the same outputs. Any other value than a positive integer is refused.
+"""
+KILLED_EXIT_CODE = 86
+"""Exit status of a process ended by :data:`KILL_AFTER_STEP_ENV`."""
+
+_kill_trigger = None  # the armed hook's handle
+
+
+def arm_kill_trigger() -> None:
+    """Arm :data:`KILL_AFTER_STEP_ENV` if set; once per process, a no-op otherwise."""
+    global _kill_trigger
+    value = os.environ.get(KILL_AFTER_STEP_ENV, "")
+    if not value or _kill_trigger is not None:
+        return
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{KILL_AFTER_STEP_ENV}={value!r}: expected a positive integer")
+    last = int(value)
+    steps = 0
+
+    def exit_after_last_step(optimizer, args, kwargs) -> None:
+        nonlocal steps
+        steps += 1
+        if steps == last:
+            line = f"{KILL_AFTER_STEP_ENV}={last}: exiting ({KILLED_EXIT_CODE}) after step {steps}"
+            os.write(2, (line + "\n").encode())
+            os._exit(KILLED_EXIT_CODE)
+
+    _kill_trigger = register_optimizer_step_post_hook(exit_after_last_step)
+    log.warning("%s=%d: this process ends after optimizer step %d", KILL_AFTER_STEP_ENV, last, last)
 
 
 def load_weights(path: str | Path, map_location: str | torch.device = "cpu") -> dict:

@@ -147,9 +147,8 @@ def test_int8_lists_hold_under_the_stages_pinned_kernels():
     # saturates 8-bit products: the route must notice and quantise to 7 bits.
     root = Path(__file__).resolve().parents[2]
     probe = (
-        "import stages, sys, numpy as np\n"
-        "sys.path.insert(0, 'tests/clustering')\n"
-        "from test_neighbours import blobs\n"
+        "import stages, numpy as np\n"
+        "from tests.clustering.test_neighbours import blobs\n"
         "from pipeline.clustering import neighbours\n"
         "x = neighbours.l2_normalize(blobs(300, 12, 24, 0.6, 5))\n"
         "(a, _), (b, _) = neighbours.knn(x, 9, route='int8'), neighbours.knn(x, 9)\n"

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from dclnet_tiny import tiny_params
 
 from pipeline.compose import compose_params, compose_text
 from pipeline.models.dclnet.settings import load_settings
 from pipeline.params import ParamsError, load_yaml
+from tests.dclnet.dclnet_tiny import tiny_params
 
 # The project's own conf/: the section users run is the one validated here.
 CONF = Path(__file__).resolve().parents[2] / "conf"

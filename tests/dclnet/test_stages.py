@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from dclnet_tiny import tiny_params
 from ruamel.yaml import YAML
+
+from tests.dclnet.dclnet_tiny import tiny_params
 
 REPO = Path(__file__).resolve().parents[2]
 

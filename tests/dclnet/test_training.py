@@ -1,21 +1,17 @@
-"""Training runs on the tiny world: batches, outputs, determinism, resume, RegDB units."""
+"""Training runs on the tiny world: batches, outputs, determinism, RegDB units.
+
+Kill and resume: tests/reliability/test_kill_resume.py.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from dclnet_tiny import TINY_SETTINGS, write_tiny_regdb_dataset
-from resume_worker import RESUME_SETTINGS
 
 from pipeline.checkpoint import resume_dir
 from pipeline.data.reid_index import IndexRow
@@ -27,9 +23,7 @@ from pipeline.models.dclnet.trainer import DclnetTrainer
 from pipeline.models.dclnet.training import train_dclnet
 from pipeline.params import RuntimeSettings
 from pipeline.runtime import setup
-
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
+from tests.dclnet.dclnet_tiny import TINY_SETTINGS, write_tiny_regdb_dataset
 
 
 def train(root: Path, settings: DclnetSettings, layout="sysu_mm01", out="run", **kw):
@@ -94,34 +88,6 @@ def test_train_writes_outputs_and_is_byte_identical(tiny_vi, tiny_settings):
     # The final weights are a plain state dict that loads into the network.
     state = torch.load(tiny_vi / "a" / "models" / "model.pt", weights_only=True)
     build_dclnet(num_classes=6, seed=0, depth=18, width=8).load_state_dict(state)
-
-
-@pytest.mark.slow
-def test_killed_run_resumes_byte_identical(tiny_vi):
-    settings = DclnetSettings.model_validate(RESUME_SETTINGS)
-    train(tiny_vi, settings, out="ref")
-    reference = files(tiny_vi / "ref")
-
-    checkpoint = resume_dir(tiny_vi / "models") / "main" / "last.pt"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, str(HERE / "resume_worker.py"), str(tiny_vi)]
-    proc = subprocess.Popen([*cmd, "30"], cwd=REPO, env=env)
-    try:
-        deadline = time.monotonic() + 120
-        while not checkpoint.exists():
-            assert proc.poll() is None, "the worker ended before its first checkpoint"
-            assert time.monotonic() < deadline, "no checkpoint within 120 s"
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL
-    assert not (tiny_vi / "models").exists()  # nothing half-written
-    assert torch.load(checkpoint, weights_only=True)["epoch"] == 0
-    subprocess.run([*cmd, "0"], cwd=REPO, env=env, check=True, timeout=300)
-    resumed = {f"{k}": v for k, v in files(tiny_vi).items() if k.startswith(("models/", "plots/"))}
-    assert resumed == {f"models/{k[7:]}" if k.startswith("models/") else f"plots/{k[6:]}": v
-                       for k, v in reference.items()}  # fmt: skip
 
 
 def test_regdb_trains_one_model_per_split_and_keeps_finished_splits(tmp_path):

@@ -6,7 +6,6 @@ import json
 import random
 
 import pytest
-from dclnet_tiny import TINY_SETTINGS
 
 from pipeline.data.reid_index import IndexRow, read_index
 from pipeline.models.dclnet.data import (
@@ -15,6 +14,7 @@ from pipeline.models.dclnet.data import (
     split_validation_ids,
 )
 from pipeline.models.dclnet.settings import DclnetSettings
+from tests.dclnet.dclnet_tiny import TINY_SETTINGS
 
 
 def _rows(tiny_vi):
@@ -71,7 +71,7 @@ def test_validation_settings_reject_negative_ids():
 
 @pytest.mark.slow
 def test_training_scores_held_out_ids_without_changing_training(tiny_vi):
-    from test_training import files, train
+    from tests.dclnet.test_training import files, train
 
     base = {**TINY_SETTINGS, "validation": {"ids": 2, "seed": 0}}
     every_epoch = DclnetSettings.model_validate(

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from dicl.tiny_world import write_tiny_world
 from pipeline.models.dicl.settings import DiclSettings
+from tests.dicl.tiny_world import write_tiny_world
 
 # The paper's method at toy size: every loss and mechanism on, sizes shrunk.
 TINY_SECTION = {

@@ -8,9 +8,9 @@ import json
 import pytest
 from ruamel.yaml import YAML
 
-from dicl.conftest import TINY_SECTION
-from dicl.tiny_world import write_tiny_world
 from stages import eval_dicl, train_dicl
+from tests.dicl.conftest import TINY_SECTION
+from tests.dicl.tiny_world import write_tiny_world
 
 HEADLINE = {"mAP", "top1", "top5", "top10", "det_ap", "det_recall"}
 

@@ -1,14 +1,12 @@
-"""End to end on the tiny dataset: outputs, kNN mode, evaluation, resume byte-identity."""
+"""End to end on the tiny dataset: outputs, kNN mode, evaluation, a foreign checkpoint.
+
+Kill and resume: tests/reliability/test_kill_resume.py.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,11 +19,9 @@ from pipeline.models.scl.train import train_scl
 from pipeline.models.scl.validation import query_mask
 from pipeline.params import RuntimeSettings
 from pipeline.runtime import setup
+from tests.helpers.workers import run_worker
+from tests.scl.tiny_data import tiny_settings
 
-from .tiny_data import tiny_settings
-
-REPO = Path(__file__).resolve().parents[2]
-RUNNER = Path(__file__).with_name("tiny_run.py")
 OUTPUT_FILES = (
     "model/model.pt",
     "model/config.json",
@@ -38,25 +34,10 @@ OUTPUT_FILES = (
 )
 
 
-def _runner(data_root: Path, out: Path, epochs: int = 3) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen(
-        [sys.executable, str(RUNNER), str(data_root), str(out), str(epochs)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-
-
-def _finish(proc: subprocess.Popen) -> None:
-    _, err = proc.communicate(timeout=900)
-    assert proc.returncode == 0, err.decode()[-3000:]
-
-
 @pytest.fixture(scope="module")
 def uninterrupted(tiny_dataset, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("scl_run_a")
-    _finish(_runner(tiny_dataset.parent, out))
+    run_worker("tests.scl.tiny_run", tiny_dataset.parent, out, 3, timeout=900)
     return out
 
 
@@ -82,26 +63,6 @@ def test_outputs_of_a_cluster_mode_run(uninterrupted, tiny_dataset):
         rounds = list(csv.DictReader(fh))
     assert [r["epoch"] for r in rounds] == ["1", "2"] and "nmi" in rounds[0]
     assert not resume_dir(uninterrupted / "model").exists()  # cleared on success
-
-
-@pytest.mark.slow
-def test_killed_run_resumes_to_the_same_bytes(uninterrupted, tiny_dataset, tmp_path):
-    out = tmp_path / "run_b"
-    checkpoint = resume_dir(out / "model") / "last.pt"
-    proc = _runner(tiny_dataset.parent, out)
-    deadline = time.monotonic() + 900
-    while not checkpoint.exists():
-        assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
-    time.sleep(0.5)  # into the second epoch
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not (out / "model").exists()  # nothing partial in the outputs
-    assert checkpoint.exists()
-    _finish(_runner(tiny_dataset.parent, out))
-    for name in OUTPUT_FILES:
-        assert (out / name).read_bytes() == (uninterrupted / name).read_bytes(), name
 
 
 @pytest.mark.slow
@@ -159,10 +120,8 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(uninterrupted, tiny_datas
     checkpoint = resume_dir(out / "model") / "last.pt"
     checkpoint.parent.mkdir(parents=True)
     torch.save({"epoch": 1, "fingerprint": "another run"}, checkpoint)
-    proc = _runner(tiny_dataset.parent, out)
-    _, err = proc.communicate(timeout=900)
-    assert proc.returncode == 0, err.decode()[-3000:]
-    assert "not resuming it, starting over" in err.decode()
+    proc = run_worker("tests.scl.tiny_run", tiny_dataset.parent, out, 3, timeout=900)
+    assert "not resuming it, starting over" in proc.stderr
     for name in OUTPUT_FILES:
         assert (out / name).read_bytes() == (uninterrupted / name).read_bytes(), name
 
