@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[2])]
 
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
@@ -18,25 +18,27 @@ from dclnet_tiny import TINY_SETTINGS  # noqa: E402
 
 from pipeline.models.dclnet.settings import DclnetSettings  # noqa: E402
 from pipeline.models.dclnet.training import train_dclnet  # noqa: E402
-from pipeline.params import RuntimeSettings  # noqa: E402
 from pipeline.runtime import setup  # noqa: E402
+from tests.real_config import merged, runtime_settings  # noqa: E402
 
 
 def main(root: Path, dense: bool) -> None:
-    runtime = setup(RuntimeSettings(threads=1, dist_backend="gloo"), 0)
+    runtime = setup(runtime_settings(threads=1, dist_backend="gloo"), 0)
     if runtime.world_size != 2:
         raise SystemExit("launch with torchrun --nproc_per_node 2")
     # 4 batches per epoch: 2 per rank. With the dense loss off, parameters go unused.
     settings = DclnetSettings.model_validate(
-        {
-            **TINY_SETTINGS,
-            "train": {**TINY_SETTINGS["train"], "epochs": 1, "iters_per_epoch": 4},
-            "loss": {
-                "dense": {"enabled": dense},
-                "pixel": {"enabled": dense},
-                "smooth": {"enabled": dense},
+        merged(
+            TINY_SETTINGS,
+            {
+                "train": {"epochs": 1, "iters_per_epoch": 4},
+                "loss": {
+                    "dense": {"enabled": dense},
+                    "pixel": {"enabled": dense},
+                    "smooth": {"enabled": dense},
+                },
             },
-        }
+        )
     )
     finals = train_dclnet(
         settings,

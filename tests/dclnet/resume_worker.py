@@ -10,20 +10,20 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[2])]
 
 from dclnet_tiny import TINY_SETTINGS  # noqa: E402
 
 from pipeline.models.dclnet.settings import DclnetSettings  # noqa: E402
 from pipeline.models.dclnet.training import train_dclnet  # noqa: E402
-from pipeline.params import RuntimeSettings  # noqa: E402
 from pipeline.runtime import setup  # noqa: E402
+from tests.real_config import merged, runtime_settings  # noqa: E402
 
-RESUME_SETTINGS = {**TINY_SETTINGS, "train": {**TINY_SETTINGS["train"], "epochs": 3}}
+RESUME_SETTINGS = merged(TINY_SETTINGS, {"train": {"epochs": 3}})
 
 
 def main(root: Path, pause: float) -> None:
-    runtime = setup(RuntimeSettings(threads=1), 0)
+    runtime = setup(runtime_settings(threads=1), 0)
     settings = DclnetSettings.model_validate(RESUME_SETTINGS)
 
     def after_epoch(unit: str, epoch: int, row: dict) -> None:

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[2])]
 
 from tiny_data import tiny_settings  # noqa: E402
 
 from pipeline.models.scl import train as train_module  # noqa: E402
-from pipeline.params import RuntimeSettings  # noqa: E402
 from pipeline.runtime import setup  # noqa: E402
+from tests.real_config import runtime_settings  # noqa: E402
 
 
 def _digest(tensors) -> str:
@@ -34,7 +34,7 @@ def main() -> None:
     data_root, out = Path(sys.argv[1]), Path(sys.argv[2])
     epochs = int(sys.argv[3]) if len(sys.argv) > 3 else 3
     mode = sys.argv[4] if len(sys.argv) > 4 else "cluster"
-    runtime = setup(RuntimeSettings(threads=1, device="cpu"), 0)
+    runtime = setup(runtime_settings(threads=1, device="cpu"), 0)
     settings = tiny_settings(mode=mode, train={"epochs": epochs, "warmup_epochs": 1})
     captured = {}
     original = train_module.SCLTrainer
