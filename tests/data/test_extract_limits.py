@@ -109,7 +109,9 @@ def test_limits_are_configurable_from_params(tmp_path):
     entry = {
         "source": "archive",
         "layout": "market1501",
+        "url": None,
         "archive": "bomb.zip",
+        "sha256": None,
         "access": "withdrawn",
         "limits": {"max_ratio": 5000, "max_members": 2},
     }

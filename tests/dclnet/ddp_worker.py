@@ -17,22 +17,24 @@ import torch.distributed as dist
 
 from pipeline.models.dclnet.settings import DclnetSettings
 from pipeline.models.dclnet.training import train_dclnet
-from pipeline.params import RuntimeSettings
 from pipeline.runtime import setup
 from tests.dclnet.dclnet_tiny import TINY_SETTINGS
+from tests.real_config import merged, runtime_settings
 
 
 def main(root: Path) -> None:
-    runtime = setup(RuntimeSettings(threads=1, dist_backend="gloo"), 0)
+    runtime = setup(runtime_settings(threads=1, dist_backend="gloo"), 0)
     if runtime.world_size != 2:
         raise SystemExit("launch with torchrun --nproc_per_node 2")
     # 4 batches per epoch: 2 per rank.
     settings = DclnetSettings.model_validate(
-        {
-            **TINY_SETTINGS,
-            "train": {**TINY_SETTINGS["train"], "epochs": 1, "iters_per_epoch": 4},
-            "loss": {"pixel": {"enabled": False}, "smooth": {"enabled": False}},
-        }
+        merged(
+            TINY_SETTINGS,
+            {
+                "train": {"epochs": 1, "iters_per_epoch": 4},
+                "loss": {"pixel": {"enabled": False}, "smooth": {"enabled": False}},
+            },
+        )
     )
     finals = train_dclnet(
         settings,

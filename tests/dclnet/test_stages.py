@@ -17,8 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def write_params(root: Path, **dclnet) -> Path:
-    params = tiny_params(**dclnet)
-    params["runtime"] = {"threads": 1}
+    params = tiny_params(**dclnet)  # runtime: conf/'s with one thread
     params["tracking"] = {"uri": f"sqlite:///{root / 'mlflow.db'}", "required": False}
     path = root / "params.yaml"
     with path.open("w") as fh:

@@ -21,13 +21,16 @@ from pipeline.models.dclnet.network import build_dclnet
 from pipeline.models.dclnet.settings import DclnetSettings
 from pipeline.models.dclnet.trainer import DclnetTrainer
 from pipeline.models.dclnet.training import train_dclnet
-from pipeline.params import RuntimeSettings
 from pipeline.runtime import setup
 from tests.dclnet.dclnet_tiny import TINY_SETTINGS, write_tiny_regdb_dataset
+from tests.real_config import merged, runtime_settings
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
 
 
 def train(root: Path, settings: DclnetSettings, layout="sysu_mm01", out="run", **kw):
-    runtime = setup(RuntimeSettings(threads=1), 0)  # what the stage does first
+    runtime = setup(runtime_settings(threads=1), 0)  # what the stage does first
     data = root / "processed"
     return train_dclnet(
         settings,
@@ -54,7 +57,7 @@ def test_batches_pair_identities_across_modalities(tiny_vi, tiny_settings):
     train_set = load_train_set(tiny_vi / "processed" / "index.csv", tiny_settings.input, tiny_vi)
     assert train_set.num_classes == 6 and sorted(set(train_set.labels.tolist())) == list(range(6))
     model = build_dclnet(num_classes=6, seed=0, depth=18, width=8)
-    runtime = setup(RuntimeSettings(threads=1), 0)
+    runtime = setup(runtime_settings(threads=1), 0)
     trainer = DclnetTrainer(
         model, train_set.dataset, train_set.labels, train_set.modalities, tiny_settings, runtime, 0
     )
@@ -93,7 +96,7 @@ def test_train_writes_outputs_and_is_byte_identical(tiny_vi, tiny_settings):
 def test_regdb_trains_one_model_per_split_and_keeps_finished_splits(tmp_path):
     write_tiny_regdb_dataset(tmp_path, splits=(1, 2))
     settings = DclnetSettings.model_validate(
-        {**TINY_SETTINGS, "dataset": "tiny_regdb", "splits": [1, 2]}
+        merged(TINY_SETTINGS, {"dataset": "tiny_regdb", "splits": [1, 2]})
     )
     calls = []
 

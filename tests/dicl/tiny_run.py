@@ -23,14 +23,14 @@ def worker(argv: list[str]) -> None:
     from pipeline.models.dicl import trainer as trainer_module
     from pipeline.models.dicl.run import train_from_params
     from pipeline.models.dicl.settings import DiclSettings
-    from pipeline.params import RuntimeSettings
     from pipeline.runtime import setup
+    from tests.real_config import runtime_settings
 
     data_dir, out_dir, path_root, epochs = Path(argv[0]), Path(argv[1]), Path(argv[2]), int(argv[3])
     section = copy.deepcopy(TINY_SECTION)
     section["train"]["epochs"] = epochs
     settings = DiclSettings.model_validate(section)
-    runtime = setup(RuntimeSettings(threads=1, device="cpu"), 0)
+    runtime = setup(runtime_settings(threads=1, device="cpu"), 0)
 
     memories = []
     original = trainer_module.train_dicl

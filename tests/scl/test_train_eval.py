@@ -17,9 +17,9 @@ from pipeline.checkpoint import resume_dir
 from pipeline.models.scl.evaluate import evaluate_scl
 from pipeline.models.scl.train import train_scl
 from pipeline.models.scl.validation import query_mask
-from pipeline.params import RuntimeSettings
 from pipeline.runtime import setup
 from tests.helpers.workers import run_worker
+from tests.real_config import runtime_settings
 from tests.scl.tiny_data import tiny_settings
 
 OUTPUT_FILES = (
@@ -67,7 +67,7 @@ def test_outputs_of_a_cluster_mode_run(uninterrupted, tiny_dataset):
 
 @pytest.mark.slow
 def test_evaluation_metrics_and_plots_are_deterministic(uninterrupted, tiny_dataset, tmp_path):
-    runtime = setup(RuntimeSettings(threads=1, device="cpu"), 0)
+    runtime = setup(runtime_settings(threads=1, device="cpu"), 0)
     outs = []
     for run in ("x", "y"):
         metrics = evaluate_scl(
@@ -97,7 +97,7 @@ def test_evaluation_metrics_and_plots_are_deterministic(uninterrupted, tiny_data
 
 @pytest.mark.slow
 def test_knn_mode_runs_the_papers_selection(tiny_dataset, tmp_path):
-    runtime = setup(RuntimeSettings(threads=1, device="cpu"), 0)
+    runtime = setup(runtime_settings(threads=1, device="cpu"), 0)
     history = train_scl(
         tiny_settings(mode="knn", train={"epochs": 2, "warmup_epochs": 1}),
         index_csv=tiny_dataset,
@@ -129,7 +129,7 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(uninterrupted, tiny_datas
 @pytest.mark.slow
 def test_held_out_identities_never_train_and_are_scored(tiny_dataset, tmp_path):
     # Train ids 1-10 of the tiny set; 9 and 10 are held out for validation.
-    runtime = setup(RuntimeSettings(threads=1, device="cpu"), 0)
+    runtime = setup(runtime_settings(threads=1, device="cpu"), 0)
     settings = tiny_settings(
         train={"epochs": 2, "warmup_epochs": 1}, validation={"pids": [9, 10], "every": 1}
     )
@@ -154,7 +154,7 @@ def test_held_out_identities_never_train_and_are_scored(tiny_dataset, tmp_path):
 
 
 def test_validation_ids_without_train_images_are_refused(tiny_dataset, tmp_path):
-    runtime = setup(RuntimeSettings(threads=1, device="cpu"), 0)
+    runtime = setup(runtime_settings(threads=1, device="cpu"), 0)
     with pytest.raises(ValueError, match=r"scl.validation.pids: \[11\] have no train images"):
         train_scl(
             tiny_settings(validation={"pids": [9, 11]}),  # 11 is a test identity

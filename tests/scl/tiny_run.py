@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 
 from pipeline.models.scl import train as train_module
-from pipeline.params import RuntimeSettings
 from pipeline.runtime import setup
+from tests.real_config import runtime_settings
 from tests.scl.tiny_data import tiny_settings
 
 
@@ -31,7 +31,7 @@ def main() -> None:
     data_root, out = Path(sys.argv[1]), Path(sys.argv[2])
     epochs = int(sys.argv[3]) if len(sys.argv) > 3 else 3
     mode = sys.argv[4] if len(sys.argv) > 4 else "cluster"
-    runtime = setup(RuntimeSettings(threads=1, device="cpu"), 0)
+    runtime = setup(runtime_settings(threads=1, device="cpu"), 0)
     settings = tiny_settings(mode=mode, train={"epochs": epochs, "warmup_epochs": 1})
     captured = {}
     original = train_module.SCLTrainer
