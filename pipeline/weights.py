@@ -20,11 +20,8 @@ names map onto their networks.
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 from pathlib import Path
-
-log = logging.getLogger(__name__)
 
 DEFAULT_CACHE = Path.home() / ".cache" / "pipeline" / "weights"
 _HEX = re.compile(r"[0-9a-f]+")
