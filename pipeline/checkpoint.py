@@ -6,6 +6,11 @@ memory banks or pseudo labels) and ends with the same bytes as an uninterrupted
 run. Checkpoints live outside DVC outputs (``<out>.resume/``) so an interrupted
 stage leaves no partial output, and are removed once the stage completes.
 
+Final weights (``models/<track>/model.pt``) are written by :func:`write_state_dict`
+(the one writer of model bytes of every track): serialised in memory under a fixed
+archive name, so equal weights give equal bytes whatever the temporary file is
+called, then renamed into place.
+
 Nothing here unpickles arbitrary objects: torch files are read with
 ``weights_only=True`` and pickled weight files (detectron2 / Caffe2 ``.pkl``,
 downloaded from a URL) with :func:`load_weights_pickle`, an unpickler that
@@ -16,18 +21,21 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import logging
 import os
 import pickle
 import shutil
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
-from pipeline.io import atomic_path
+from pipeline.io import atomic_path, write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +52,49 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     """``torch.save`` to a temp file, then rename: a kill never leaves a torn checkpoint."""
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
+
+
+# The folder name inside a torch.save zip written to a buffer (torch's own choice).
+BUFFER_ARCHIVE = "archive"
+
+
+def cpu_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The model's tensors, detached and on CPU, as a plain dict (no version metadata)."""
+    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+
+
+def state_dict_bytes(state: Mapping[str, Any], *, archive: str = BUFFER_ARCHIVE) -> bytes:
+    """``torch.save(state)`` as bytes; equal tensors give equal bytes.
+
+    ``torch.save`` names the folder inside its zip after the file it writes (its
+    name without the extension), or ``archive`` for a buffer; a temporary file name
+    would thus enter the bytes. Here the name is always ``archive``: the buffer's by
+    default, else the file ``<archive>.pt`` written in a private folder (DCLNet's
+    files carry ``model``, the name of the file they were first saved as).
+
+    ``state`` is saved as given: a module's ``state_dict()`` keeps its ordered dict
+    and version metadata (SCL's files), a plain dict stays plain (:func:`cpu_state_dict`).
+    """
+    if archive == BUFFER_ARCHIVE:
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        return buffer.getvalue()
+    if not archive or "/" in archive or "." in archive:
+        raise ValueError(f"archive name {archive!r}: a plain name without '/' or '.' is needed")
+    with tempfile.TemporaryDirectory(prefix="state-dict-") as folder:
+        path = Path(folder) / f"{archive}.pt"
+        torch.save(state, path)
+        return path.read_bytes()
+
+
+def write_state_dict(
+    path: str | Path, state: Mapping[str, Any], *, archive: str = BUFFER_ARCHIVE
+) -> None:
+    """Write ``state`` to ``path`` deterministically (:func:`state_dict_bytes`) and atomically.
+
+    A failed or killed write leaves the previous file or none, never a partial one.
+    """
+    write_bytes(path, state_dict_bytes(state, archive=archive))
 
 
 class CorruptCheckpointError(RuntimeError, ValueError):
