@@ -13,15 +13,27 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from pipeline.compose import compose_params
 from pipeline.losses.dense_contrastive import dense_contrastive_loss
 from pipeline.models.dclnet.network import build_dclnet
 from pipeline.models.dclnet.objective import DclnetObjective
 from pipeline.models.dclnet.parsing import PixelClassifier
 from pipeline.models.dclnet.settings import LossSettings, SrmSettings
+from pipeline.params import validate
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def _paper_objective() -> DclnetObjective:
+    """Every loss and the SRM as conf/dclnet sets them (the settings have no defaults)."""
+    section = compose_params(["dclnet/dataset=sysu_mm01"], CONF)["dclnet"]
+    losses = validate(LossSettings, section["loss"], "dclnet.loss")
+    return DclnetObjective(losses, validate(SrmSettings, section["srm"], "dclnet.srm"), parts=6)
 
 
 def _time(fn, repeats: int) -> float:
@@ -36,7 +48,7 @@ def _time(fn, repeats: int) -> float:
 
 def train_step(depth: int, width: int, height: int, img_w: int, ids: int, k: int):
     model = build_dclnet(num_classes=100, seed=0, depth=depth, width=width)
-    objective = DclnetObjective(LossSettings(), SrmSettings(), parts=6)
+    objective = _paper_objective()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     n = ids * k
     images = torch.randn(2 * n, 3, height, img_w)

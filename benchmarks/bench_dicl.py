@@ -29,7 +29,7 @@ import pipeline.models.dicl  # noqa: F401  (registration)
 from pipeline.compose import compose_params
 from pipeline.models.dicl.config import build_cfg
 from pipeline.models.dicl.settings import DiclSettings, load_settings
-from pipeline.params import RuntimeSettings
+from pipeline.params import RuntimeSettings, validate
 from pipeline.runtime import setup
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -105,7 +105,8 @@ def main() -> None:
     parser.add_argument("--only", choices=["synthetic", "paper"])
     args = parser.parse_args()
     # As the stages run: threads, deterministic algorithms, seeds (pipeline.runtime).
-    setup(RuntimeSettings(threads=args.threads, device="cpu"), 0)
+    runtime = {**compose_params([], CONF)["runtime"], "threads": args.threads, "device": "cpu"}
+    setup(validate(RuntimeSettings, runtime, "runtime"), 0)
     print(f"threads={args.threads} load average at start: {os.getloadavg()}")
     print(
         f"{'config':<10} {'size':>10} {'batch':>5} {'train it/s':>11} {'train img/s':>12} {'infer img/s':>12}"

@@ -1,8 +1,8 @@
 """Render time of the embedded synthetic world at its default sizes, and its baselines.
 
-Renders each synthetic layout (Market-1501, CUHK-SYSU, SYSU-MM01) with the
-defaults of ``pipeline.data.synthetic.settings`` (the values params.yaml
-carries) into a temporary folder, in one process, and prints per dataset the
+Renders each synthetic layout (Market-1501, CUHK-SYSU, SYSU-MM01, RegDB) with
+the sizes of conf/'s ``datasets.synthetic_*`` entries (what params.yaml carries;
+the renderer has no defaults) into a temporary folder, in one process, and prints per dataset the
 wall and CPU time, what was written and the time per image. The design budget
 is under a minute for all three on one core.
 
@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.compose import compose_params
 from pipeline.data.synthetic import LAYOUTS, render
 from pipeline.evaluation.reid import evaluate_rank
 from pipeline.models.color_histogram import color_histogram_features
@@ -104,12 +105,16 @@ def main() -> None:
         "--baselines", action="store_true", help="score random and histogram features"
     )
     args = parser.parse_args()
+    # The default worlds: conf/'s synthetic entries (the renderer has no defaults).
+    conf = Path(__file__).resolve().parents[1] / "conf"
+    entries = compose_params([], conf)["datasets"].values()
+    sizes = {e["layout"]: e["render"] for e in entries if e["source"] == "synthetic"}
     total_wall = total_cpu = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         for layout in args.layouts:
             out = Path(tmp) / layout
             wall, cpu = time.perf_counter(), time.process_time()
-            counts = render(layout, {"seed": args.seed}, out)
+            counts = render(layout, {**sizes[layout], "seed": args.seed}, out)
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
             total_wall, total_cpu = total_wall + wall, total_cpu + cpu
             images = sum(counts[k] for k in IMAGE_KEYS[layout])

@@ -6,6 +6,11 @@ memory banks or pseudo labels) and ends with the same bytes as an uninterrupted
 run. Checkpoints live outside DVC outputs (``<out>.resume/``) so an interrupted
 stage leaves no partial output, and are removed once the stage completes.
 
+Final weights (``models/<track>/model.pt``) are written by :func:`write_state_dict`
+(the one writer of model bytes of every track): serialised in memory under a fixed
+archive name, so equal weights give equal bytes whatever the temporary file is
+called, then renamed into place.
+
 Nothing here unpickles arbitrary objects: torch files are read with
 ``weights_only=True`` and pickled weight files (detectron2 / Caffe2 ``.pkl``,
 downloaded from a URL) with :func:`load_weights_pickle`, an unpickler that
@@ -16,16 +21,21 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import logging
+import os
 import pickle
 import shutil
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
-from pipeline.io import atomic_path
+from pipeline.io import atomic_path, write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +52,49 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     """``torch.save`` to a temp file, then rename: a kill never leaves a torn checkpoint."""
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
+
+
+# The folder name inside a torch.save zip written to a buffer (torch's own choice).
+BUFFER_ARCHIVE = "archive"
+
+
+def cpu_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The model's tensors, detached and on CPU, as a plain dict (no version metadata)."""
+    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+
+
+def state_dict_bytes(state: Mapping[str, Any], *, archive: str = BUFFER_ARCHIVE) -> bytes:
+    """``torch.save(state)`` as bytes; equal tensors give equal bytes.
+
+    ``torch.save`` names the folder inside its zip after the file it writes (its
+    name without the extension), or ``archive`` for a buffer; a temporary file name
+    would thus enter the bytes. Here the name is always ``archive``: the buffer's by
+    default, else the file ``<archive>.pt`` written in a private folder (DCLNet's
+    files carry ``model``, the name of the file they were first saved as).
+
+    ``state`` is saved as given: a module's ``state_dict()`` keeps its ordered dict
+    and version metadata (SCL's files), a plain dict stays plain (:func:`cpu_state_dict`).
+    """
+    if archive == BUFFER_ARCHIVE:
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        return buffer.getvalue()
+    if not archive or "/" in archive or "." in archive:
+        raise ValueError(f"archive name {archive!r}: a plain name without '/' or '.' is needed")
+    with tempfile.TemporaryDirectory(prefix="state-dict-") as folder:
+        path = Path(folder) / f"{archive}.pt"
+        torch.save(state, path)
+        return path.read_bytes()
+
+
+def write_state_dict(
+    path: str | Path, state: Mapping[str, Any], *, archive: str = BUFFER_ARCHIVE
+) -> None:
+    """Write ``state`` to ``path`` deterministically (:func:`state_dict_bytes`) and atomically.
+
+    A failed or killed write leaves the previous file or none, never a partial one.
+    """
+    write_bytes(path, state_dict_bytes(state, archive=archive))
 
 
 class CorruptCheckpointError(RuntimeError, ValueError):
@@ -106,6 +159,53 @@ def has_resume_state(output_dir: str | Path) -> bool:
 def clear_resume(output_dir: str | Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         shutil.rmtree(resume_dir(output_dir))
+
+
+KILL_AFTER_STEP_ENV = "PIPELINE_TEST_KILL_AFTER_STEP"
+"""Test only: ``PIPELINE_TEST_KILL_AFTER_STEP=N`` ends a training process like a kill.
+
+The kill/resume tests (``tests/helpers/kill_resume.py``) set it to stop a training stage
+at a chosen point instead of sending SIGKILL after a guessed delay. When it holds a
+positive integer N, the training loops (``EpochLoop.run`` for SCL and DCLNet,
+``train_dicl`` for DICL) call :func:`arm_kill_trigger`, which registers a global
+optimizer step hook: right after the process's N-th ``optimizer.step()`` (counted over
+every optimizer and every unit the process trains, from 1; each DDP rank counts its own)
+the process writes one line naming the variable to stderr and calls
+``os._exit(KILLED_EXIT_CODE)``: no ``finally`` blocks, atexit handlers or buffered output,
+as after SIGKILL. A step is followed by its epoch's checkpoint only at an epoch's end,
+so N = (steps of epochs 0..E) + 1 stops the run in epoch E + 1 with epoch E's
+checkpoint on disk.
+
+Unset or empty (always, outside tests) nothing is registered: no step hook, no cost,
+the same outputs. Any other value than a positive integer is refused.
+"""
+KILLED_EXIT_CODE = 86
+"""Exit status of a process ended by :data:`KILL_AFTER_STEP_ENV`."""
+
+_kill_trigger = None  # the armed hook's handle
+
+
+def arm_kill_trigger() -> None:
+    """Arm :data:`KILL_AFTER_STEP_ENV` if set; once per process, a no-op otherwise."""
+    global _kill_trigger
+    value = os.environ.get(KILL_AFTER_STEP_ENV, "")
+    if not value or _kill_trigger is not None:
+        return
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{KILL_AFTER_STEP_ENV}={value!r}: expected a positive integer")
+    last = int(value)
+    steps = 0
+
+    def exit_after_last_step(optimizer, args, kwargs) -> None:
+        nonlocal steps
+        steps += 1
+        if steps == last:
+            line = f"{KILL_AFTER_STEP_ENV}={last}: exiting ({KILLED_EXIT_CODE}) after step {steps}"
+            os.write(2, (line + "\n").encode())
+            os._exit(KILLED_EXIT_CODE)
+
+    _kill_trigger = register_optimizer_step_post_hook(exit_after_last_step)
+    log.warning("%s=%d: this process ends after optimizer step %d", KILL_AFTER_STEP_ENV, last, last)
 
 
 def load_weights(path: str | Path, map_location: str | torch.device = "cpu") -> dict:

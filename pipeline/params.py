@@ -47,18 +47,18 @@ class Settings(BaseModel):
 
 
 class RuntimeSettings(Settings):
-    threads: int = Field(2, ge=1, description="torch intra-op threads")
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    deterministic: bool = True
+    threads: int = Field(ge=1, description="torch intra-op threads")
+    device: Literal["auto", "cpu", "cuda"]
+    deterministic: bool
     # torchrun / detectron2 launch: processes per node (1 = no DDP).
-    num_processes: int = Field(1, ge=1)
-    dist_backend: Literal["auto", "gloo", "nccl"] = "auto"
+    num_processes: int = Field(ge=1)
+    dist_backend: Literal["auto", "gloo", "nccl"]
 
 
 class TrackingSettings(Settings):
     # Overrides MLFLOW_TRACKING_URI when set; default: sqlite store at the repo root.
-    uri: str | None = None
-    required: bool = False
+    uri: str | None
+    required: bool
 
 
 def yaml_loader() -> YAML:

@@ -33,8 +33,8 @@ def real_params() -> dict:
 # The longest modules start first: under pytest-xdist (pyproject's `-n auto --dist loadfile`)
 # a module runs whole on one worker, and a long one started last leaves the other workers idle
 # at the end. Measured on a 2-core machine: the end-to-end module about 9 minutes beside other
-# tests, the kill-and-resume module about 5; every other module under 2.
-LONGEST_FIRST = ("tests/pipeline/test_end_to_end.py", "tests/reliability/test_kill_resume.py")
+# tests, the kill-and-resume module about 1.5 (alone); every other module under 2.
+LONGEST_FIRST = ("tests/e2e/test_end_to_end.py", "tests/reliability/test_kill_resume.py")
 
 
 def _start_order(item: pytest.Item) -> int:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from pipeline import runtime
-from pipeline.params import RuntimeSettings
+from tests.real_config import runtime_settings
 
 
 def draw():
@@ -17,9 +17,9 @@ def draw():
 
 
 def test_setup_seeds_and_picks_cpu():
-    rt = runtime.setup(RuntimeSettings(threads=1, device="auto"), seed=7)
+    rt = runtime.setup(runtime_settings(threads=1, device="auto"), seed=7)
     first = draw()
-    runtime.setup(RuntimeSettings(threads=1, device="auto"), seed=7)
+    runtime.setup(runtime_settings(threads=1, device="auto"), seed=7)
     assert draw() == first
     assert rt.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
     assert rt.world_size == 1 and rt.is_main

@@ -46,7 +46,7 @@ def test_run_params_metrics_tags_and_artifacts_land(tmp_path, monkeypatch):
     monkeypatch.setenv("DVC_EXP_BASELINE_REV", "abc")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     torch = pytest.importorskip("torch")
-    fake_stage(tmp_path, TrackingSettings(uri=uri))
+    fake_stage(tmp_path, TrackingSettings(uri=uri, required=False))
 
     from mlflow.tracking import MlflowClient
 
@@ -75,10 +75,12 @@ def test_unreachable_store_warns_once_and_outputs_identical(tmp_path):
     bad = tmp_path / "bad"
     good.mkdir()
     bad.mkdir()
-    digest = fake_stage(good, TrackingSettings(uri=f"sqlite:///{tmp_path / 'm.db'}"))
+    digest = fake_stage(
+        good, TrackingSettings(uri=f"sqlite:///{tmp_path / 'm.db'}", required=False)
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        assert fake_stage(bad, TrackingSettings(uri=closed_port_uri())) == digest
+        assert fake_stage(bad, TrackingSettings(uri=closed_port_uri(), required=False)) == digest
     messages = [str(w.message) for w in caught if "MLflow tracking" in str(w.message)]
     assert len(messages) == 1
     assert "continues without tracking" in messages[0]
@@ -98,7 +100,9 @@ def test_uri_rule(monkeypatch, tmp_path):
     assert tracking_uri() == f"sqlite:///{tmp_path / 'repo' / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
     assert tracking_uri() == "http://127.0.0.1:5000"
-    assert tracking_uri(TrackingSettings(uri="sqlite:////x.db")) == "sqlite:////x.db"
+    assert (
+        tracking_uri(TrackingSettings(uri="sqlite:////x.db", required=False)) == "sqlite:////x.db"
+    )
 
 
 def test_redact_hides_credentials():
@@ -144,7 +148,7 @@ import os, sys
 from pipeline.params import TrackingSettings
 from pipeline.tracking import StageRun
 with StageRun(track="demo", stage="train_demo", params={"lr": 0.1},
-              settings=TrackingSettings(uri=sys.argv[1])) as run:
+              settings=TrackingSettings(uri=sys.argv[1], required=False)) as run:
     run.log_metrics({"loss": 1.0}, step=0)
     print("mlflow imported:", "mlflow" in sys.modules, flush=True)
     if sys.argv[2] == "die":

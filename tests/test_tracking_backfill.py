@@ -22,7 +22,7 @@ from pipeline.params import TrackingSettings
 from pipeline.tracking import StageRun
 uri, first, last, then, resume, lr = sys.argv[1:7]
 with StageRun(track="demo", stage="train_demo", params={"lr": lr},
-              settings=TrackingSettings(uri=uri), resume=resume == "resume") as run:
+              settings=TrackingSettings(uri=uri, required=False), resume=resume == "resume") as run:
     for epoch in range(int(first), int(last)):
         run.log_metrics({"loss": 1.0 / (epoch + 1)}, step=epoch)
     if then == "die":

@@ -128,6 +128,8 @@ _INT8_SIGMAS = 6.0
 _INT8_MAX_DIM = (2**31 - 1) // (2 * 127 * 127)  # |S_ij - h_j| < 2^31
 # The variable with which stages cap oneDNN's kernels (pipeline/cpu_kernels.py).
 ONEDNN_CAP = "ONEDNN_MAX_CPU_ISA"
+# Exit code of an int8 child whose own kernels cannot sum 8-bit products either.
+INT8_CHILD_CAPPED = 3
 # Rows re-ranked per faiss call (progress only).
 _RERANK_ROWS = 1 << 16
 
@@ -152,73 +154,79 @@ def _int8_limit() -> int:
     raise RuntimeError("knn='int8': torch's int8 matmul is inexact here; use knn: exact")
 
 
+def _int8_quantize(x: np.ndarray, sq: np.ndarray, limit: int):
+    """``(q, h, scale, shift)``: rows as int8 with one scale (|q| <= limit) and the int32
+    column offsets h_j = round(s^2 |x_j|^2 / 2) that turn q q^T into a ranking by squared
+    distance (None when constant, as on L2-normalised rows; ``shift`` is that constant)."""
+    peak = float(np.abs(x).max())
+    scale = limit / peak if peak > 0 else 1.0
+    q = np.clip(np.rint(x * scale), -limit, limit).astype(np.int8)
+    h = np.rint(sq * (scale * scale / 2)).astype(np.int32)
+    constant = bool((h == h[0]).all())
+    return q, (None if constant else h), scale, (int(h[0]) if constant else 0)
+
+
 def _int8_candidates(x: np.ndarray, sq: np.ndarray, kc: int, show: bool):
-    """``_int8_candidates_here``, in a child process when this one's int8 kernels are capped.
+    """Per row, the kc best int8 scores and their columns, with the quantisation's scale
+    and shift: searched here, or in a child process when this one's kernels are capped.
 
     Stages cap oneDNN at AVX2 (``ONEDNN_MAX_CPU_ISA``, for convolutions that agree to
     the byte across machines), and capped, its int8 matmul saturates 8-bit products
     (:func:`_int8_limit`). Integer sums are exact on every kernel, so the cap buys
     nothing here, while 7 bits cost: at 100,000 x 256 the search took 46 s instead of
-    23 s and 38% of the rows (not 0.01%) failed the bound and were searched exactly.
-    The child (:mod:`pipeline.clustering.int8_child`) runs without the cap; the lists
-    come back as the same integers either way.
+    12 s and 38% of the rows (not 0.01%) failed the bound and were searched exactly.
+    The child (:mod:`pipeline.clustering.int8_child`) gets the 8-bit rows and runs
+    without the cap; it refuses (and the search stays here, at 7 bits) when its own
+    kernels cannot sum 8-bit products either.
     """
-    if os.environ.get(ONEDNN_CAP) and _int8_limit() < 127:
-        found = _int8_candidates_uncapped(x, sq, kc, show)
+    limit = _int8_limit()
+    if limit < 127 and os.environ.get(ONEDNN_CAP):
+        q, h, scale, shift = _int8_quantize(x, sq, 127)
+        found = _int8_search_uncapped(q, h, kc, show)
         if found is not None:
-            return found
-    return _int8_candidates_here(x, sq, kc, show)
+            return (*found, scale, shift)
+    q, h, scale, shift = _int8_quantize(x, sq, limit)
+    return (*_int8_search(q, h, kc, show), scale, shift)
 
 
-def _int8_candidates_uncapped(x: np.ndarray, sq: np.ndarray, kc: int, show: bool):
-    """``_int8_candidates_here`` in a child without ``ONEDNN_CAP``; None if it failed."""
+def _int8_search_uncapped(q: np.ndarray, h: np.ndarray | None, kc: int, show: bool):
+    """``_int8_search`` in a child without ``ONEDNN_CAP``; None if it could not."""
     env = {k: v for k, v in os.environ.items() if k != ONEDNN_CAP}
     package_root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
     with tempfile.TemporaryDirectory(prefix="int8-knn-") as folder:
         folder = Path(folder)
-        np.save(folder / "x.npy", x)
-        np.save(folder / "sq.npy", sq)
+        np.save(folder / "q.npy", q)
+        if h is not None:
+            np.save(folder / "h.npy", h)
         (folder / "request.json").write_text(json.dumps({"kc": kc, "show": show}))
         child = subprocess.run(
             [sys.executable, "-m", "pipeline.clustering.int8_child", str(folder)], env=env
         )
         if child.returncode != 0:
-            log.warning(
-                "knn='int8': the uncapped search process exited with code %d; "
-                "searching here with 7-bit products instead",
-                child.returncode,
-            )
+            if child.returncode != INT8_CHILD_CAPPED:
+                log.warning(
+                    "knn='int8': the uncapped search process exited with code %d; "
+                    "searching here with 7-bit products instead",
+                    child.returncode,
+                )
             return None
-        answer = json.loads((folder / "answer.json").read_text())
-        return (
-            np.load(folder / "vals.npy"),
-            np.load(folder / "ids.npy"),
-            float(answer["scale"]),
-            int(answer["shift"]),
-        )
+        return np.load(folder / "vals.npy"), np.load(folder / "ids.npy")
 
 
-def _int8_candidates_here(x: np.ndarray, sq: np.ndarray, kc: int, show: bool):
+def _int8_search(q: np.ndarray, h: np.ndarray | None, kc: int, show: bool):
     """Per row, the kc best int8 scores S_ij - h_j and their columns, best first.
 
-    With q = round(s x) (one scale s, |q| <= 127), S = q q^T approximates s^2 x x^T
-    exactly in int32, and h_j = round(s^2 |x_j|^2 / 2) turns the ranking into one by
-    squared distance (dropped when constant, as on L2-normalised rows). Blocks of S
-    are computed once for each pair of row blocks (I <= J) and fed to faiss's heaps
-    for the rows of I and, transposed, of J.
+    S = q q^T approximates s^2 x x^T, exactly in int32 (|q| <= 127 needs kernels that
+    sum 8-bit products exactly: :func:`_int8_limit`). Blocks of S are computed once for
+    each pair of row blocks (I <= J) and fed to faiss's heaps for the rows of I and,
+    transposed, of J.
     """
     import torch  # only this route needs it (about 1 s to import)
 
-    n = x.shape[0]
-    limit = _int8_limit()
-    peak = float(np.abs(x).max())
-    scale = limit / peak if peak > 0 else 1.0
-    q = torch.from_numpy(np.clip(np.rint(x * scale), -limit, limit).astype(np.int8))
-    h = np.rint(sq * (scale * scale / 2)).astype(np.int32)
-    constant = bool((h == h[0]).all())
-    shift = int(h[0]) if constant else 0
-    h = None if constant else torch.from_numpy(h)
+    n = q.shape[0]
+    q = torch.from_numpy(q)
+    h = None if h is None else torch.from_numpy(h)
     vals = np.empty((n, kc), dtype=np.int32)
     ids = np.empty((n, kc), dtype=np.int64)
     heaps = faiss.int_minheap_array_t()  # keeps the kc largest of each row
@@ -244,7 +252,7 @@ def _int8_candidates_here(x: np.ndarray, sq: np.ndarray, kc: int, show: bool):
             block -= h[j : j + _INT8_BLOCK]
         heaps.addn(len(cols), faiss.swig_ptr(block.numpy()), j, i, len(rows))
     heaps.reorder()
-    return vals, ids, scale, shift
+    return vals, ids
 
 
 def _int8_knn(x: np.ndarray, k: int, show: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -60,8 +60,9 @@ class SyntheticSource(Settings):
     source: Literal["synthetic"]
     layout: Layout
     # Sizes and seed of the synthetic world; pipeline.data.synthetic validates them.
-    render: dict[str, Any] = Field(default_factory=dict)
+    render: dict[str, Any]
     # Decode every image while converting (slow at real scale; names are always checked).
+    # Optional: conf/ leaves it out, so this default is its one statement.
     verify_images: bool = False
 
 
@@ -69,7 +70,9 @@ class ExtractLimits(Settings):
     """What extracting an archive may write; a zip bomb or a lying header stops at its member.
 
     The defaults are far above the largest real dataset (CUHK-SYSU, PRW, MSMT17, SYSU-MM01:
-    a few GB and at most about 130,000 files each, mostly JPEGs that do not compress).
+    a few GB and at most about 130,000 files each, mostly JPEGs that do not compress). They
+    are the only statement of these values: conf/ sets ``limits`` on no dataset (an entry
+    may, to override them), so tests/test_defaults.py lets them keep their defaults.
     """
 
     max_gib: float = Field(64.0, gt=0, description="extracted bytes in all, in GiB")
@@ -83,14 +86,17 @@ class ArchiveSource(Settings):
 
     source: Literal["archive"]
     layout: Layout
-    url: Url | None = None
+    url: Url | None
     archive: ArchiveName
     # Pinned sha256 of the archive; null = not pinned (md5 checked where known, sha256 printed).
-    sha256: Sha256 | None = None
+    sha256: Sha256 | None
+    # Optional (conf/ states it where the authors publish one, and never as null).
     md5: Md5 | None = None
     access: Literal["public", "form", "withdrawn"]
     # Where to ask for it: the form's name and URL (required when access is "form").
     form: str | None = None
+    # Optional, as in SyntheticSource; conf/ leaves both out, so these defaults are their one
+    # statement (tests/test_defaults.py).
     verify_images: bool = False
     limits: ExtractLimits = ExtractLimits()
 

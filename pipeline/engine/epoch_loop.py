@@ -18,7 +18,12 @@ from typing import Any, Protocol
 
 import torch.distributed as dist
 
-from pipeline.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from pipeline.checkpoint import (
+    CHECKPOINT_NAME,
+    arm_kill_trigger,
+    load_checkpoint,
+    save_checkpoint,
+)
 from pipeline.runtime import rng_state, set_rng_state
 
 log = logging.getLogger(__name__)
@@ -94,6 +99,7 @@ class EpochLoop:
     def run(self) -> list[dict[str, float]]:
         """Train the remaining epochs; return the per-epoch history (all epochs)."""
         self.resume()
+        arm_kill_trigger()  # tests only: see checkpoint.KILL_AFTER_STEP_ENV
         for epoch in range(self.start_epoch, self.epochs):
             row = {"epoch": epoch, **self.task.train_epoch(epoch)}
             self.history.append(row)

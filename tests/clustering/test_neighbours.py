@@ -147,9 +147,8 @@ def test_int8_lists_hold_under_the_stages_pinned_kernels():
     # saturates 8-bit products: the route must notice and quantise to 7 bits.
     root = Path(__file__).resolve().parents[2]
     probe = (
-        "import stages, sys, numpy as np\n"
-        "sys.path.insert(0, 'tests/clustering')\n"
-        "from test_neighbours import blobs\n"
+        "import stages, numpy as np\n"
+        "from tests.clustering.test_neighbours import blobs\n"
         "from pipeline.clustering import neighbours\n"
         "x = neighbours.l2_normalize(blobs(300, 12, 24, 0.6, 5))\n"
         "(a, _), (b, _) = neighbours.knn(x, 9, route='int8'), neighbours.knn(x, 9)\n"
@@ -162,4 +161,39 @@ def test_int8_lists_hold_under_the_stages_pinned_kernels():
     assert out.returncode == 0, out.stderr[-2000:]
     differing, limit = out.stdout.split()
     assert differing == "0"
-    assert limit in ("63", "127")
+    assert limit in ("63", "127")  # 63: this process is capped (the search itself ran uncapped)
+
+
+def test_capped_kernels_search_in_an_uncapped_child(small_int8_blocks, monkeypatch):
+    # Under the stages' oneDNN cap this process would have to quantise to 7 bits; the
+    # 8-bit search goes to a child without the cap and gives the very same integers.
+    if neighbours._int8_limit() < 127:
+        pytest.skip("this CPU's own int8 kernels cannot sum 8-bit products exactly")
+    x = neighbours.l2_normalize(blobs(300, 12, 24, 0.6, 7))
+    sq = np.einsum("ij,ij->i", x, x)
+    here = neighbours._int8_candidates(x, sq, 18, False)  # no cap set: searched here
+    children = []
+    search_in_child = neighbours._int8_search_uncapped
+
+    def spy(*args):
+        found = search_in_child(*args)
+        children.append(found is not None)
+        return found
+
+    monkeypatch.setenv(neighbours.ONEDNN_CAP, "AVX2")
+    monkeypatch.setattr(neighbours, "_int8_limit", lambda: 63)
+    monkeypatch.setattr(neighbours, "_int8_search_uncapped", spy)
+    capped = neighbours._int8_candidates(x, sq, 18, False)
+    assert children == [True]
+    for mine, theirs in zip(capped, here, strict=True):
+        assert np.array_equal(mine, theirs)
+
+
+def test_capped_kernels_without_a_child_search_here_at_7_bits(small_int8_blocks, monkeypatch):
+    x = neighbours.l2_normalize(blobs(300, 12, 24, 0.6, 8))
+    monkeypatch.setenv(neighbours.ONEDNN_CAP, "AVX2")
+    monkeypatch.setattr(neighbours, "_int8_limit", lambda: 63)
+    monkeypatch.setattr(neighbours, "_int8_search_uncapped", lambda *args: None)
+    _, _, scale, _ = neighbours._int8_candidates(x, np.einsum("ij,ij->i", x, x), 18, False)
+    assert scale == pytest.approx(63 / float(np.abs(x).max()))
+    same_lists(knn(x, 9, route="int8"), knn(x, 9))

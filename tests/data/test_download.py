@@ -23,6 +23,7 @@ def source(**overrides) -> ArchiveSource:
         "layout": "market1501",
         "url": "http://127.0.0.1:9/never-used.zip",
         "archive": "fake.zip",
+        "sha256": None,
         "access": "public",
         **overrides,
     }

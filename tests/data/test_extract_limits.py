@@ -7,12 +7,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from test_extract import PAYLOAD, make_tar, make_zip, siblings, tree
 
 from pipeline.data.errors import DataError
 from pipeline.data.extract import extract_archive
 from pipeline.data.sources import ExtractLimits, parse_source
 from pipeline.params import ParamsError
+from tests.data.test_extract import PAYLOAD, make_tar, make_zip, siblings, tree
 
 ZEROS = bytes(20 << 20)  # 20 MiB that deflate to about 20 kB
 
@@ -109,7 +109,9 @@ def test_limits_are_configurable_from_params(tmp_path):
     entry = {
         "source": "archive",
         "layout": "market1501",
+        "url": None,
         "archive": "bomb.zip",
+        "sha256": None,
         "access": "withdrawn",
         "limits": {"max_ratio": 5000, "max_members": 2},
     }

@@ -1,8 +1,8 @@
-"""The ``datasets.<name>`` params schema, and the defaults of the seven real datasets."""
+"""The ``datasets.<name>`` params schema, and the entries of the seven real datasets."""
 
 from __future__ import annotations
 
-import io
+import copy
 import re
 
 import pytest
@@ -14,73 +14,21 @@ from pipeline.data.sources import (
     dataset_source,
     parse_source,
 )
-from pipeline.params import ParamsError, load_params, yaml_loader
+from pipeline.params import ParamsError, load_params
+from tests.real_config import real_params
 
-# The snippet for params.yaml (the lead pastes it under `datasets:`); the facts are in
-# docs/datasets.md, "Sources".
-REAL_DATASETS_YAML = """
-market1501:
-  source: archive
-  layout: market1501
-  url: http://188.138.127.15:81/Datasets/Market-1501-v15.09.15.zip   # torchreid / fast-reid
-  archive: Market-1501-v15.09.15.zip
-  sha256: null
-  md5: 65005ab7d12ec1c44de4eeafe813e68a
-  access: public
-dukemtmc:
-  source: archive
-  layout: dukemtmc
-  url: null
-  archive: DukeMTMC-reID.zip
-  sha256: null
-  access: withdrawn
-msmt17:
-  source: archive
-  layout: msmt17
-  url: null
-  archive: MSMT17_V1          # the .tar.gz, or the extracted folder
-  sha256: null
-  access: form
-  form: "MSMT17 release agreement, signed and e-mailed to the authors (http://www.pkuvmc.com/dataset.html)"
-cuhk_sysu:
-  source: archive
-  layout: cuhk_sysu
-  url: null
-  archive: cuhk_sysu.tar.gz
-  sha256: null
-  access: form
-  form: "CUHK-SYSU request by e-mail to the authors, non-commercial use (https://github.com/ShuangLI59/person_search)"
-prw:
-  source: archive
-  layout: prw
-  url: https://drive.google.com/uc?export=download&id=0B6tjyrV1YrHeYnlhNnhEYTh5MUU
-  archive: PRW-v16.04.20.zip  # 2.67 GB; Google Drive may answer with a page: then place it by hand
-  sha256: null
-  access: public
-sysu_mm01:
-  source: archive
-  layout: sysu_mm01
-  url: null
-  archive: SYSU-MM01.zip
-  sha256: null
-  access: form
-  form: "SYSU-MM01 dataset agreement, signed and e-mailed (https://github.com/wuancong/SYSU-MM01)"
-regdb:
-  source: archive
-  layout: regdb
-  url: null
-  archive: RegDB              # the zip, or the extracted folder
-  sha256: null
-  access: form
-  form: "RegDB (DBPerson-Recog-DB1) copyright form of Dongguk University (http://dm.dongguk.edu/link.html)"
-"""
+# The real entries as conf/ composes them (facts: docs/datasets.md, "Sources").
+_PARAMS = real_params()
+_REAL = {n: e for n, e in _PARAMS["datasets"].items() if e["source"] == "archive"}
+# A complete entry for the error cases below to change (every required key present).
+PRW = {**_REAL["prw"], "archive": "a.zip"}
 
 
 def _real_defaults() -> dict:
-    return yaml_loader().load(io.StringIO(REAL_DATASETS_YAML))
+    return copy.deepcopy(_REAL)
 
 
-def test_real_defaults_validate_and_cover_every_layout():
+def test_real_entries_validate_and_cover_every_layout():
     defaults = _real_defaults()
     parsed = {name: parse_source(entry, f"datasets.{name}") for name, entry in defaults.items()}
     assert all(isinstance(p, ArchiveSource) for p in parsed.values())
@@ -90,14 +38,12 @@ def test_real_defaults_validate_and_cover_every_layout():
     assert parsed["dukemtmc"].access == "withdrawn"
 
 
-def test_repo_params_entries_validate_and_match_the_snippet(repo_root):
-    """Every entry of the repository's params.yaml validates; real ones equal the snippet."""
+def test_repo_params_entries_validate(repo_root):
+    """Every entry of the repository's params.yaml validates, and is conf/'s."""
     datasets = load_params(repo_root / "params.yaml").get("datasets") or {}
-    defaults = _real_defaults()
+    assert datasets == _PARAMS["datasets"]
     for name, entry in datasets.items():
-        parsed = parse_source(entry, f"datasets.{name}")
-        if name in defaults:
-            assert parsed == parse_source(defaults[name], name)
+        parse_source(entry, f"datasets.{name}")
 
 
 def test_synthetic_entry():
@@ -114,38 +60,12 @@ def test_synthetic_entry():
         ({"source": "ftp", "layout": "prw"}, "datasets.x.source: value 'ftp' not allowed"),
         ({"source": "synthetic", "layout": "viper"}, "datasets.x.layout"),
         ({"source": "synthetic", "layout": "prw", "seed": 1}, "datasets.x.seed: unknown key"),
-        (
-            {"source": "archive", "layout": "prw", "archive": "a.zip", "access": "public"},
-            "needs a url",
-        ),
-        (
-            {"source": "archive", "layout": "prw", "archive": "a.zip", "access": "form"},
-            "needs `form`",
-        ),
-        (
-            {
-                "source": "archive",
-                "layout": "prw",
-                "archive": "a.zip",
-                "access": "withdrawn",
-                "url": "http://x/a.zip",
-            },
-            "takes no url",
-        ),
-        (
-            {"source": "archive", "layout": "prw", "archive": "../a.zip", "access": "withdrawn"},
-            "datasets.x.archive",
-        ),
-        (
-            {
-                "source": "archive",
-                "layout": "prw",
-                "archive": "a.zip",
-                "access": "withdrawn",
-                "sha256": "abc",
-            },
-            "datasets.x.sha256",
-        ),
+        ({**PRW, "url": None}, "needs a url"),
+        ({**PRW, "url": None, "access": "form"}, "needs `form`"),
+        ({**PRW, "access": "withdrawn"}, "takes no url"),
+        ({**PRW, "archive": "../a.zip"}, "datasets.x.archive"),
+        ({**PRW, "sha256": "abc"}, "datasets.x.sha256"),
+        ({k: v for k, v in PRW.items() if k != "sha256"}, "datasets.x.sha256: required key"),
         ("just a string", "expected a mapping"),
     ],
 )

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from dclnet_tiny import TINY_SETTINGS, write_tiny_vi_dataset
 
 from pipeline.models.dclnet.settings import DclnetSettings
+from tests.dclnet.dclnet_tiny import TINY_SETTINGS, write_tiny_vi_dataset
 
 
 @pytest.fixture()

@@ -16,8 +16,10 @@ import numpy as np
 from PIL import Image
 
 from pipeline.data.reid_index import IndexRow, write_index
+from tests.real_config import merged, real_params, track_section
 
-TINY_SETTINGS = {
+# The real section (conf/dclnet, SYSU-MM01 option: the paper's settings), shrunk.
+TINY_CHANGES = {
     "dataset": "tiny_sysu",
     "model": {"depth": 18, "width": 8, "pretrained": None},
     "input": {"height": 96, "width": 48},
@@ -25,17 +27,17 @@ TINY_SETTINGS = {
     "train": {"epochs": 2, "iters_per_epoch": 2, "warmup_epochs": 1, "milestones": [1]},
     "eval": {"batch_size": 16, "trials": 2, "ranked_lists": 2},
 }
+TINY_SETTINGS = track_section("dclnet", changes=TINY_CHANGES)
 
 
 def tiny_params(dataset: str = "tiny_sysu", layout: str = "sysu_mm01", **dclnet) -> dict:
-    """A params mapping with one synthetic dataset entry and a tiny ``dclnet`` section."""
-    section = {**TINY_SETTINGS, "dataset": dataset, **dclnet}
-    return {
-        "seed": 0,
-        "runtime": {"threads": 1},
-        "datasets": {dataset: {"source": "synthetic", "layout": layout, "render": {}}},
-        "dclnet": section,
-    }
+    """The real params with a tiny ``dclnet`` section (``dclnet`` merged into it) and one
+    more synthetic dataset entry, the tiny one."""
+    params = real_params()
+    params["runtime"] = merged(params["runtime"], {"threads": 1})
+    params["datasets"][dataset] = {"source": "synthetic", "layout": layout, "render": {}}
+    params["dclnet"] = merged(TINY_SETTINGS, {"dataset": dataset, **dclnet})
+    return params
 
 
 def _person(rng: np.random.Generator, pid: int, infrared: bool, size=(24, 48)) -> Image.Image:

@@ -1,8 +1,10 @@
 """torchrun entry of the DDP test: one rank of a 2-process gloo run on the tiny world.
 
-Usage: ``torchrun --nproc_per_node 2 ddp_worker.py <root> <dense on: 0|1>``. Each
-rank saves its final weights and history to ``<root>/rank<r>.pt`` so the test can
-check that the ranks stayed in sync; rank 0 also writes the stage outputs.
+Usage: ``torchrun --nproc_per_node 2 -m tests.dclnet.ddp_worker <root>`` from the repository
+root (``tests.helpers.workers`` runs it). The dense loss trains and the parser's losses (pixel,
+smooth) are off, so the parser's parameters get no gradient: DDP must be told of unused
+parameters. Each rank saves its final weights and history to ``<root>/rank<r>.pt`` so the test
+can check that the ranks stayed in sync; rank 0 also writes the stage outputs.
 """
 
 from __future__ import annotations
@@ -10,33 +12,29 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import torch
+import torch.distributed as dist
 
-import torch  # noqa: E402
-import torch.distributed as dist  # noqa: E402
-from dclnet_tiny import TINY_SETTINGS  # noqa: E402
-
-from pipeline.models.dclnet.settings import DclnetSettings  # noqa: E402
-from pipeline.models.dclnet.training import train_dclnet  # noqa: E402
-from pipeline.params import RuntimeSettings  # noqa: E402
-from pipeline.runtime import setup  # noqa: E402
+from pipeline.models.dclnet.settings import DclnetSettings
+from pipeline.models.dclnet.training import train_dclnet
+from pipeline.runtime import setup
+from tests.dclnet.dclnet_tiny import TINY_SETTINGS
+from tests.real_config import merged, runtime_settings
 
 
-def main(root: Path, dense: bool) -> None:
-    runtime = setup(RuntimeSettings(threads=1, dist_backend="gloo"), 0)
+def main(root: Path) -> None:
+    runtime = setup(runtime_settings(threads=1, dist_backend="gloo"), 0)
     if runtime.world_size != 2:
         raise SystemExit("launch with torchrun --nproc_per_node 2")
-    # 4 batches per epoch: 2 per rank. With the dense loss off, parameters go unused.
+    # 4 batches per epoch: 2 per rank.
     settings = DclnetSettings.model_validate(
-        {
-            **TINY_SETTINGS,
-            "train": {**TINY_SETTINGS["train"], "epochs": 1, "iters_per_epoch": 4},
-            "loss": {
-                "dense": {"enabled": dense},
-                "pixel": {"enabled": dense},
-                "smooth": {"enabled": dense},
+        merged(
+            TINY_SETTINGS,
+            {
+                "train": {"epochs": 1, "iters_per_epoch": 4},
+                "loss": {"pixel": {"enabled": False}, "smooth": {"enabled": False}},
             },
-        }
+        )
     )
     finals = train_dclnet(
         settings,
@@ -53,4 +51,4 @@ def main(root: Path, dense: bool) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), sys.argv[2] == "1")
+    main(Path(sys.argv[1]))

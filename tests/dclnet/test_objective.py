@@ -8,6 +8,18 @@ import torch
 from pipeline.models.dclnet.network import build_dclnet
 from pipeline.models.dclnet.objective import LOSS_NAMES, DclnetObjective
 from pipeline.models.dclnet.settings import LossSettings, SrmSettings
+from tests.real_config import merged, track_section
+
+# The paper's loss and SRM sections as conf/dclnet holds them; a test changes a few keys.
+PAPER = track_section("dclnet")
+
+
+def loss_settings(changes: dict | None = None) -> LossSettings:
+    return LossSettings.model_validate(merged(PAPER["loss"], changes or {}))
+
+
+def srm_settings(**changes) -> SrmSettings:
+    return SrmSettings.model_validate(merged(PAPER["srm"], changes))
 
 
 def batch(seed: int = 0):
@@ -21,14 +33,14 @@ def run(losses: LossSettings, srm: SrmSettings | None = None):
     model = build_dclnet(num_classes=3, seed=0, depth=18, width=8)
     images, labels = batch()
     out = model(images[:4], images[4:])
-    objective = DclnetObjective(losses, srm or SrmSettings(), parts=6)
+    objective = DclnetObjective(losses, srm or srm_settings(), parts=6)
     total, logged = objective(out, labels, images, model.part_classifier.weight.detach())
     return model, total, logged
 
 
 def only(name: str, weight: float = 1.0) -> LossSettings:
     off = {n: {"enabled": n == name, "weight": weight} for n in LOSS_NAMES}
-    return LossSettings.model_validate(off)
+    return loss_settings(off)
 
 
 def test_total_is_the_weighted_sum_of_enabled_terms():
@@ -40,7 +52,7 @@ def test_total_is_the_weighted_sum_of_enabled_terms():
         "smooth": 3.0,
         "dense": 0.25,
     }
-    losses = LossSettings.model_validate({n: {"weight": w} for n, w in weights.items()})
+    losses = loss_settings({n: {"weight": w} for n, w in weights.items()})
     _, total, logged = run(losses)
     assert set(logged) >= {f"loss_{n}" for n in LOSS_NAMES}
     expected = sum(w * logged[f"loss_{n}"] for n, w in weights.items())
@@ -50,16 +62,14 @@ def test_total_is_the_weighted_sum_of_enabled_terms():
 
 
 def test_disabled_loss_is_not_computed():
-    losses = LossSettings.model_validate(
-        {"dense": {"enabled": False}, "smooth": {"enabled": False}}
-    )
+    losses = loss_settings({"dense": {"enabled": False}, "smooth": {"enabled": False}})
     _, _, logged = run(losses)
     assert "loss_dense" not in logged and "loss_smooth" not in logged and "loss_pixel" in logged
 
 
 def test_every_loss_disabled_is_an_error():
     with pytest.raises(ValueError, match="disabled"):
-        run(LossSettings.model_validate({n: {"enabled": False} for n in LOSS_NAMES}))
+        run(loss_settings({n: {"enabled": False} for n in LOSS_NAMES}))
 
 
 def grads(model) -> dict[str, bool]:
@@ -86,7 +96,7 @@ def grads(model) -> dict[str, bool]:
 
 def test_dense_loss_trains_only_the_modality_streams():
     # window=None and target CAM: the masks do not depend on anything trained here.
-    model, total, logged = run(only("dense"), SrmSettings(cam_label="target", window=None))
+    model, total, logged = run(only("dense"), srm_settings(cam_label="target", window=None))
     total.backward()
     g = grads(model)
     assert g["backbone.visible"] and g["backbone.infrared"]
@@ -121,7 +131,7 @@ def test_erased_pixels_are_ignored_in_the_masks():
     images, labels = batch()
     images[:, :, :48] = 0.0  # the top half of every image erased
     out = model(images[:4], images[4:])
-    objective = DclnetObjective(LossSettings(), SrmSettings(), parts=6)
+    objective = DclnetObjective(loss_settings(), srm_settings(), parts=6)
     masks = objective.masks(out, labels, images, model.part_classifier.weight)
     assert (masks.cam[:, :12] == -1).all() and (masks.parsed[:, :12] == -1).all()
     assert (masks.cam[:, 12:] >= 0).all()

@@ -5,40 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from dclnet_tiny import tiny_params
 
-from pipeline.compose import compose_params, compose_text
+from pipeline.compose import compose_text
 from pipeline.models.dclnet.settings import load_settings
 from pipeline.params import ParamsError, load_yaml
+from tests.dclnet.dclnet_tiny import tiny_params
+from tests.real_config import merged, track_params
 
 # The project's own conf/: the section users run is the one validated here.
 CONF = Path(__file__).resolve().parents[2] / "conf"
-DATASETS = {
-    "synthetic_sysu_mm01": {"source": "synthetic", "layout": "sysu_mm01", "render": {}},
-    "synthetic_regdb": {"source": "synthetic", "layout": "regdb", "render": {}},
-    "sysu_mm01": {
-        "source": "archive",
-        "layout": "sysu_mm01",
-        "archive": "SYSU-MM01.zip",
-        "access": "form",
-        "form": "SYSU-MM01 agreement",
-    },
-    "regdb": {
-        "source": "archive",
-        "layout": "regdb",
-        "archive": "RegDB.zip",
-        "access": "form",
-        "form": "RegDB form",
-    },
-    "market1501": {"source": "synthetic", "layout": "market1501", "render": {}},
-}
 
 
 def project_params(option: str = "synthetic_sysu_mm01", **override) -> dict:
-    """The composed section with ``dclnet/dataset=<option>`` selected, then ``override``."""
-    section = compose_params([f"dclnet/dataset={option}"], conf_dir=CONF)["dclnet"]
-    section.update(override)
-    return {"datasets": DATASETS, "dclnet": section}
+    """The composed params with ``dclnet/dataset=<option>`` selected, ``override`` merged."""
+    return track_params("dclnet", option, override)
 
 
 def test_every_dataset_option_validates():
@@ -63,7 +43,7 @@ def test_synthetic_options_shrink_sizes_but_keep_every_loss():
 
 def test_ablation_switch_is_one_key():
     params = project_params()
-    params["dclnet"]["loss"] = {**params["dclnet"]["loss"], "dense": {"enabled": False}}
+    params["dclnet"] = merged(params["dclnet"], {"loss": {"dense": {"enabled": False}}})
     settings, _ = load_settings(params)
     assert not settings.loss.dense.enabled and settings.loss.pixel.enabled
 
@@ -92,7 +72,7 @@ def test_yaml12_numbers_from_dvc_exp_run(tmp_path):
     assert "lr: 1.0e-06" in text
     path = tmp_path / "params.yaml"
     path.write_text(text)
-    settings, _ = load_settings({**load_yaml(path), "datasets": DATASETS})
+    settings, _ = load_settings(load_yaml(path))
     assert settings.train.lr == pytest.approx(1e-6)
 
 

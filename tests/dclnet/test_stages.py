@@ -9,15 +9,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from dclnet_tiny import tiny_params
 from ruamel.yaml import YAML
+
+from tests.dclnet.dclnet_tiny import tiny_params
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def write_params(root: Path, **dclnet) -> Path:
-    params = tiny_params(**dclnet)
-    params["runtime"] = {"threads": 1}
+    params = tiny_params(**dclnet)  # runtime: conf/'s with one thread
     params["tracking"] = {"uri": f"sqlite:///{root / 'mlflow.db'}", "required": False}
     path = root / "params.yaml"
     with path.open("w") as fh:

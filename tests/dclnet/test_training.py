@@ -1,21 +1,17 @@
-"""Training runs on the tiny world: batches, outputs, determinism, resume, RegDB units."""
+"""Training runs on the tiny world: batches, outputs, determinism, RegDB units.
+
+Kill and resume: tests/reliability/test_kill_resume.py.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from dclnet_tiny import TINY_SETTINGS, write_tiny_regdb_dataset
-from resume_worker import RESUME_SETTINGS
 
 from pipeline.checkpoint import resume_dir
 from pipeline.data.reid_index import IndexRow
@@ -25,15 +21,16 @@ from pipeline.models.dclnet.network import build_dclnet
 from pipeline.models.dclnet.settings import DclnetSettings
 from pipeline.models.dclnet.trainer import DclnetTrainer
 from pipeline.models.dclnet.training import train_dclnet
-from pipeline.params import RuntimeSettings
 from pipeline.runtime import setup
+from tests.dclnet.dclnet_tiny import TINY_SETTINGS, write_tiny_regdb_dataset
+from tests.real_config import merged, runtime_settings
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 
 
 def train(root: Path, settings: DclnetSettings, layout="sysu_mm01", out="run", **kw):
-    runtime = setup(RuntimeSettings(threads=1), 0)  # what the stage does first
+    runtime = setup(runtime_settings(threads=1), 0)  # what the stage does first
     data = root / "processed"
     return train_dclnet(
         settings,
@@ -60,7 +57,7 @@ def test_batches_pair_identities_across_modalities(tiny_vi, tiny_settings):
     train_set = load_train_set(tiny_vi / "processed" / "index.csv", tiny_settings.input, tiny_vi)
     assert train_set.num_classes == 6 and sorted(set(train_set.labels.tolist())) == list(range(6))
     model = build_dclnet(num_classes=6, seed=0, depth=18, width=8)
-    runtime = setup(RuntimeSettings(threads=1), 0)
+    runtime = setup(runtime_settings(threads=1), 0)
     trainer = DclnetTrainer(
         model, train_set.dataset, train_set.labels, train_set.modalities, tiny_settings, runtime, 0
     )
@@ -96,38 +93,10 @@ def test_train_writes_outputs_and_is_byte_identical(tiny_vi, tiny_settings):
     build_dclnet(num_classes=6, seed=0, depth=18, width=8).load_state_dict(state)
 
 
-@pytest.mark.slow
-def test_killed_run_resumes_byte_identical(tiny_vi):
-    settings = DclnetSettings.model_validate(RESUME_SETTINGS)
-    train(tiny_vi, settings, out="ref")
-    reference = files(tiny_vi / "ref")
-
-    checkpoint = resume_dir(tiny_vi / "models") / "main" / "last.pt"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, str(HERE / "resume_worker.py"), str(tiny_vi)]
-    proc = subprocess.Popen([*cmd, "30"], cwd=REPO, env=env)
-    try:
-        deadline = time.monotonic() + 120
-        while not checkpoint.exists():
-            assert proc.poll() is None, "the worker ended before its first checkpoint"
-            assert time.monotonic() < deadline, "no checkpoint within 120 s"
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL
-    assert not (tiny_vi / "models").exists()  # nothing half-written
-    assert torch.load(checkpoint, weights_only=True)["epoch"] == 0
-    subprocess.run([*cmd, "0"], cwd=REPO, env=env, check=True, timeout=300)
-    resumed = {f"{k}": v for k, v in files(tiny_vi).items() if k.startswith(("models/", "plots/"))}
-    assert resumed == {f"models/{k[7:]}" if k.startswith("models/") else f"plots/{k[6:]}": v
-                       for k, v in reference.items()}  # fmt: skip
-
-
 def test_regdb_trains_one_model_per_split_and_keeps_finished_splits(tmp_path):
     write_tiny_regdb_dataset(tmp_path, splits=(1, 2))
     settings = DclnetSettings.model_validate(
-        {**TINY_SETTINGS, "dataset": "tiny_regdb", "splits": [1, 2]}
+        merged(TINY_SETTINGS, {"dataset": "tiny_regdb", "splits": [1, 2]})
     )
     calls = []
 

@@ -6,7 +6,6 @@ import json
 import random
 
 import pytest
-from dclnet_tiny import TINY_SETTINGS
 
 from pipeline.data.reid_index import IndexRow, read_index
 from pipeline.models.dclnet.data import (
@@ -15,6 +14,8 @@ from pipeline.models.dclnet.data import (
     split_validation_ids,
 )
 from pipeline.models.dclnet.settings import DclnetSettings
+from tests.dclnet.dclnet_tiny import TINY_SETTINGS
+from tests.real_config import merged
 
 
 def _rows(tiny_vi):
@@ -65,18 +66,16 @@ def test_split_draws_only_identities_with_both_modalities():
 
 def test_validation_settings_reject_negative_ids():
     with pytest.raises(ValueError, match="ids"):
-        DclnetSettings.model_validate({**TINY_SETTINGS, "validation": {"ids": -1}})
+        DclnetSettings.model_validate(merged(TINY_SETTINGS, {"validation": {"ids": -1}}))
     assert DclnetSettings.model_validate(TINY_SETTINGS).validation.ids == 0  # off by default
 
 
 @pytest.mark.slow
 def test_training_scores_held_out_ids_without_changing_training(tiny_vi):
-    from test_training import files, train
+    from tests.dclnet.test_training import files, train
 
-    base = {**TINY_SETTINGS, "validation": {"ids": 2, "seed": 0}}
-    every_epoch = DclnetSettings.model_validate(
-        {**base, "validation": {**base["validation"], "every": 1}}
-    )
+    base = merged(TINY_SETTINGS, {"validation": {"ids": 2, "seed": 0}})
+    every_epoch = DclnetSettings.model_validate(merged(base, {"validation": {"every": 1}}))
     at_end = DclnetSettings.model_validate(base)
     result = train(tiny_vi, every_epoch, out="a")["main"]
     train(tiny_vi, at_end, out="b")
@@ -116,13 +115,19 @@ def test_named_pids_are_held_out_exactly(tiny_vi):
     with pytest.raises(ValueError, match=r"dclnet\.validation\.pids: \[9\]"):
         split_validation_ids(rows, 2, seed=0, named=[2, 9])  # 9 is a test identity
     with pytest.raises(ValueError, match="pids"):
-        DclnetSettings.model_validate({**TINY_SETTINGS, "validation": {"ids": 3, "pids": [1, 2]}})
+        DclnetSettings.model_validate(
+            merged(TINY_SETTINGS, {"validation": {"ids": 3, "pids": [1, 2]}})
+        )
     with pytest.raises(ValueError, match="not all distinct"):
-        DclnetSettings.model_validate({**TINY_SETTINGS, "validation": {"ids": 2, "pids": [1, 1]}})
+        DclnetSettings.model_validate(
+            merged(TINY_SETTINGS, {"validation": {"ids": 2, "pids": [1, 1]}})
+        )
 
 
 def test_listed_pids_wait_for_ids(tiny_vi):
     # The synthetic profile lists its validation ids but trains on them (ids 0), as the
     # SYSU-MM01 protocol trains on train + val; `-S ...validation.ids=40` holds them out.
-    off = DclnetSettings.model_validate({**TINY_SETTINGS, "validation": {"ids": 0, "pids": [4, 2]}})
+    off = DclnetSettings.model_validate(
+        merged(TINY_SETTINGS, {"validation": {"ids": 0, "pids": [4, 2]}})
+    )
     assert off.validation.ids == 0 and off.validation.pids == [4, 2]

@@ -7,14 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from dicl.tiny_world import write_tiny_world
 from pipeline.models.dicl.settings import DiclSettings
+from tests.dicl.tiny_world import write_tiny_world
+from tests.real_config import track_section
 
-# The paper's method at toy size: every loss and mechanism on, sizes shrunk.
-TINY_SECTION = {
+# The paper's method at toy size: the real section (conf/dicl, CUHK-SYSU option)
+# with every loss and mechanism on, sizes shrunk, no pretrained weights.
+TINY_CHANGES = {
     "dataset": "tiny_cuhk",
     "model": {
-        "backbone": {"depth": 18, "width": 16, "norm": "BN", "freeze_at": 0},
+        "backbone": {"depth": 18, "width": 16, "norm": "BN", "freeze_at": 0, "weights": None},
         "pixel_std": [57.375, 57.12, 58.395],
         "rpn": {
             "anchor_sizes": [32, 64, 128],
@@ -39,6 +41,7 @@ TINY_SECTION = {
     },
     "test": {"scale": [128, 96], "gallery_size": 7, "ranked_list_queries": 2},
 }
+TINY_SECTION = track_section("dicl", changes=TINY_CHANGES)
 
 
 @pytest.fixture()

@@ -7,26 +7,21 @@ import pytest
 from pipeline.models.dicl.config import build_cfg
 from pipeline.models.dicl.settings import DiclSettings, load_settings
 from pipeline.params import ParamsError
-
-DATASETS = {
-    "synthetic_cuhk_sysu": {"source": "synthetic", "layout": "cuhk_sysu", "render": {}},
-    "synthetic_market1501": {"source": "synthetic", "layout": "market1501", "render": {}},
-    "prw": {
-        "source": "archive",
-        "layout": "prw",
-        "archive": "PRW.zip",
-        "access": "form",
-        "form": "-",
-    },
-}
+from tests.real_config import track_params, track_section
 
 
-def _params(section: dict) -> dict:
-    return {"datasets": DATASETS, "dicl": section}
+def _params(option: str = "cuhk_sysu", **changes) -> dict:
+    """The real params with ``dicl/dataset=<option>``, ``changes`` merged in."""
+    return track_params("dicl", option, changes)
+
+
+def _settings(**changes) -> DiclSettings:
+    """The paper's section (conf/dicl as it is) with ``changes`` merged in."""
+    return DiclSettings.model_validate(track_section("dicl", changes=changes))
 
 
 def test_paper_defaults():
-    s = DiclSettings(dataset="cuhk_sysu")
+    s = _settings()
     assert s.model.roi.pooler_resolution == (14, 6)
     assert s.model.crop.size == (224, 96)
     assert (s.loss.memory.temperature, s.loss.memory.momentum) == (0.05, 0.2)
@@ -38,54 +33,45 @@ def test_paper_defaults():
 
 
 def test_the_section_is_taken_as_it_is():
-    section = {"dataset": "synthetic_cuhk_sysu", "train": {"epochs": 3, "lr": 0.001}}
-    settings, layout = load_settings(_params(section))
+    settings, layout = load_settings(
+        _params("synthetic_cuhk_sysu", train={"epochs": 3, "lr": 0.001})
+    )
     assert (settings.train.epochs, settings.train.lr, layout) == (3, 0.001, "cuhk_sysu")
 
 
 def test_unsupported_layout_names_the_dataset():
     with pytest.raises(ParamsError, match="synthetic_market1501.*market1501"):
-        load_settings(_params({"dataset": "synthetic_market1501"}))
+        load_settings(_params(dataset="synthetic_market1501"))
 
 
 def test_unknown_dataset_is_an_error():
     with pytest.raises(ParamsError, match="unknown dataset"):
-        load_settings(_params({"dataset": "nowhere"}))
+        load_settings(_params(dataset="nowhere"))
 
 
 def test_unknown_key_is_named():
     with pytest.raises(ParamsError, match=r"dicl\.train\.epochz"):
-        load_settings(_params({"dataset": "synthetic_cuhk_sysu", "train": {"epochz": 3}}))
+        load_settings(_params("synthetic_cuhk_sysu", train={"epochz": 3}))
 
 
 def test_sic_needs_the_crop_branch():
     with pytest.raises(ParamsError, match="crop"):
-        load_settings(
-            _params({"dataset": "synthetic_cuhk_sysu", "model": {"crop": {"enabled": False}}})
-        )
-    section = {
-        "dataset": "synthetic_cuhk_sysu",
-        "model": {"crop": {"enabled": False}},
-        "loss": {"sic_many_to_one": {"enabled": False}, "sic_dense": {"enabled": False}},
-    }
-    settings, _ = load_settings(_params(section))
+        load_settings(_params("synthetic_cuhk_sysu", model={"crop": {"enabled": False}}))
+    sic_off = {"sic_many_to_one": {"enabled": False}, "sic_dense": {"enabled": False}}
+    crop_off = {"crop": {"enabled": False}}
+    settings, _ = load_settings(_params("synthetic_cuhk_sysu", model=crop_off, loss=sic_off))
     assert not settings.model.crop.enabled
 
 
 def test_bad_iou_order_is_rejected():
     with pytest.raises(ParamsError, match="neg_iou"):
         load_settings(
-            _params(
-                {
-                    "dataset": "synthetic_cuhk_sysu",
-                    "model": {"roi": {"neg_iou": 0.7, "pos_iou": 0.5}},
-                }
-            )
+            _params("synthetic_cuhk_sysu", model={"roi": {"neg_iou": 0.7, "pos_iou": 0.5}})
         )
 
 
 def test_cfg_maps_paper_settings():
-    cfg = build_cfg(DiclSettings(dataset="cuhk_sysu"), iters_per_epoch=100, memory_size=55272)
+    cfg = build_cfg(_settings(), iters_per_epoch=100, memory_size=55272)
     assert cfg.MODEL.ROI_HEADS.IOU_THRESHOLDS == [0.1, 0.6]
     assert cfg.MODEL.ROI_HEADS.IOU_LABELS == [0, -1, 1]
     assert cfg.MODEL.ANCHOR_GENERATOR.SIZES == [[32, 64, 128, 256, 512]]
@@ -103,21 +89,17 @@ def test_cfg_maps_paper_settings():
 
 def test_sync_bn_on_cpu_is_detectron2s_naive_one():
     # torch's SyncBatchNorm refuses CPU tensors; DDP on CPU (gloo) needs the naive one.
-    s = DiclSettings.model_validate(
-        {"dataset": "x", "model": {"backbone": {"norm": "SyncBN"}, "head": {"norm": "SyncBN"}}}
-    )
+    s = _settings(model={"backbone": {"norm": "SyncBN"}, "head": {"norm": "SyncBN"}})
     cpu = build_cfg(s, iters_per_epoch=10, memory_size=3, device="cpu")
     assert (cpu.MODEL.RESNETS.NORM, cpu.MODEL.ROI_BOX_HEAD.NORM) == ("naiveSyncBN_N",) * 2
     cuda = build_cfg(s, iters_per_epoch=10, memory_size=3, device="cuda")
     assert (cuda.MODEL.RESNETS.NORM, cuda.MODEL.ROI_BOX_HEAD.NORM) == ("SyncBN",) * 2
-    plain = build_cfg(DiclSettings(dataset="x"), iters_per_epoch=10, memory_size=3)
+    plain = build_cfg(_settings(), iters_per_epoch=10, memory_size=3)
     assert (plain.MODEL.RESNETS.NORM, plain.MODEL.ROI_BOX_HEAD.NORM) == ("FrozenBN", "BN")
 
 
 def test_cfg_caps_warmup_and_drops_late_steps():
-    s = DiclSettings.model_validate(
-        {"dataset": "x", "train": {"epochs": 2, "lr_steps": [1, 5], "warmup_iters": 999}}
-    )
+    s = _settings(train={"epochs": 2, "lr_steps": [1, 5], "warmup_iters": 999})
     cfg = build_cfg(s, iters_per_epoch=10, memory_size=3)
     assert cfg.SOLVER.STEPS == (10,)
     assert cfg.SOLVER.WARMUP_ITERS == 20
@@ -145,32 +127,13 @@ def test_offset_branches_get_their_learning_rate_factor(tiny_section):
 
 def test_gn_needs_a_width_divisible_by_32():
     with pytest.raises(ValueError, match="divisible by 32"):
-        DiclSettings.model_validate(
-            {"dataset": "x", "model": {"backbone": {"norm": "GN", "width": 16}}}
-        )
+        _settings(model={"backbone": {"norm": "GN", "width": 16}})
 
 
 def test_every_dataset_option_validates():
-    from pathlib import Path
-
-    from pipeline.compose import compose_params
-
-    conf = Path(__file__).resolve().parents[2] / "conf"
-    datasets = {
-        "synthetic_cuhk_sysu": {"source": "synthetic", "layout": "cuhk_sysu", "render": {}},
-        "cuhk_sysu": {
-            "source": "archive",
-            "layout": "cuhk_sysu",
-            "archive": "a.tgz",
-            "access": "form",
-            "form": "f",
-        },
-        "prw": {"source": "archive", "layout": "prw", "archive": "b.zip", "access": "withdrawn"},
-    }
     seen = {}
     for name in ("synthetic_cuhk_sysu", "cuhk_sysu", "prw"):
-        section = compose_params([f"dicl/dataset={name}"], conf_dir=conf)
-        settings, layout = load_settings({**section, "datasets": datasets})
+        settings, layout = load_settings(_params(name))
         seen[name] = settings
     assert seen["synthetic_cuhk_sysu"].model.backbone.depth == 18
     assert seen["synthetic_cuhk_sysu"].loss == seen["cuhk_sysu"].loss  # the method is unchanged

@@ -73,14 +73,11 @@ def test_train_step_with_an_image_without_people(tiny_settings):
 
 def test_switched_off_losses_are_absent(tiny_section):
     from pipeline.models.dicl.settings import DiclSettings
+    from tests.real_config import merged
 
-    tiny_section["loss"] = {
-        "sic_many_to_one": {"enabled": False},
-        "sic_dense": {"enabled": False},
-        "triplet": {"enabled": False},
-    }
-    tiny_section["oic"] = {"enabled": False}
-    model = _model(DiclSettings.model_validate(tiny_section))
+    off = {"enabled": False}
+    changes = {"loss": {"sic_many_to_one": off, "sic_dense": off, "triplet": off}, "oic": off}
+    model = _model(DiclSettings.model_validate(merged(tiny_section, changes)))
     with EventStorage():
         losses = model([_input([[10, 10, 40, 80]], [0])])
     assert set(losses) == EXPECTED_LOSSES - {"loss_sim", "loss_kl", "loss_triplet"}

@@ -8,13 +8,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from pipeline.checkpoint import cpu_state_dict, state_dict_bytes
 from pipeline.models.dicl.evaluate import SearchEvaluation
-from pipeline.models.dicl.outputs import (
-    flat_metrics,
-    state_dict_bytes,
-    write_eval_outputs,
-    write_training_outputs,
-)
+from pipeline.models.dicl.outputs import flat_metrics, write_eval_outputs, write_training_outputs
 
 
 def _evaluation(tmp_path, value: float) -> SearchEvaluation:
@@ -73,7 +69,7 @@ def test_eval_outputs_are_written_and_deterministic(tmp_path):
 def test_model_bytes_do_not_depend_on_the_file_name(tmp_path):
     torch.manual_seed(0)
     net = torch.nn.Linear(3, 2)
-    assert state_dict_bytes(net) == state_dict_bytes(net)
+    assert state_dict_bytes(cpu_state_dict(net)) == state_dict_bytes(cpu_state_dict(net))
     history = [{"epoch": 0, "loss_id": 1.5, "lr": 0.01, "pseudo_num_clusters": 4.0}]
     for name in ("a", "b"):
         write_training_outputs(

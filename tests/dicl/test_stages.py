@@ -8,21 +8,20 @@ import json
 import pytest
 from ruamel.yaml import YAML
 
-from dicl.conftest import TINY_SECTION
-from dicl.tiny_world import write_tiny_world
 from stages import eval_dicl, train_dicl
+from tests.dicl.conftest import TINY_SECTION
+from tests.dicl.tiny_world import write_tiny_world
+from tests.real_config import merged, real_params
 
 HEADLINE = {"mAP", "top1", "top5", "top10", "det_ap", "det_recall"}
 
 
 def _write_params(tmp_path):
-    params = {
-        "seed": 0,
-        "runtime": {"threads": 1, "device": "cpu"},
-        "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}"},
-        "datasets": {"tiny_cuhk": {"source": "synthetic", "layout": "cuhk_sysu", "render": {}}},
-        "dicl": copy.deepcopy(TINY_SECTION),
-    }
+    params = real_params()
+    params["runtime"] = merged(params["runtime"], {"threads": 1, "device": "cpu"})
+    params["tracking"] = merged(params["tracking"], {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}"})
+    params["datasets"]["tiny_cuhk"] = {"source": "synthetic", "layout": "cuhk_sysu", "render": {}}
+    params["dicl"] = copy.deepcopy(TINY_SECTION)
     yaml = YAML()
     with (tmp_path / "params.yaml").open("w") as fh:
         yaml.dump(params, fh)

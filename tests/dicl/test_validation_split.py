@@ -93,10 +93,10 @@ def test_every_appearance_is_a_query_with_the_other_held_out_scenes_as_gallery()
 def _train(tiny_world, out, section) -> list[dict]:
     from pipeline.models.dicl.run import train_from_params
     from pipeline.models.dicl.settings import DiclSettings
-    from pipeline.params import RuntimeSettings
     from pipeline.runtime import setup
+    from tests.real_config import runtime_settings
 
-    runtime = setup(RuntimeSettings(threads=1, device="cpu"), 0)
+    runtime = setup(runtime_settings(threads=1, device="cpu"), 0)
     return train_from_params(
         DiclSettings.model_validate(section),
         "cuhk_sysu",

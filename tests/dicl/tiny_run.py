@@ -1,6 +1,7 @@
-"""Train DICL on a tiny world in its own process (resume and DDP tests run this file).
+"""Train DICL on a tiny world in its own process (the DDP and foreign-checkpoint tests run it).
 
-Usage: ``python tests/dicl/tiny_run.py DATA_DIR OUT_DIR PATH_ROOT EPOCHS [PROCESSES]``.
+Usage: ``python -m tests.dicl.tiny_run DATA_DIR OUT_DIR PATH_ROOT EPOCHS [PROCESSES]``, from
+the repository root (``tests.helpers.workers`` runs it).
 Writes ``OUT_DIR/model`` and ``OUT_DIR/plots``; each rank also writes
 ``OUT_DIR/memory_rank<r>.txt`` (a digest of its memory) to check that the copies agree.
 """
@@ -12,11 +13,8 @@ import hashlib
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE.parents[1]), str(HERE.parent)]
-
-from dicl.conftest import TINY_SECTION  # noqa: E402
-from pipeline.models.dicl.launch import launch_workers  # noqa: E402
+from pipeline.models.dicl.launch import launch_workers
+from tests.dicl.conftest import TINY_SECTION
 
 
 def worker(argv: list[str]) -> None:
@@ -25,14 +23,14 @@ def worker(argv: list[str]) -> None:
     from pipeline.models.dicl import trainer as trainer_module
     from pipeline.models.dicl.run import train_from_params
     from pipeline.models.dicl.settings import DiclSettings
-    from pipeline.params import RuntimeSettings
     from pipeline.runtime import setup
+    from tests.real_config import runtime_settings
 
     data_dir, out_dir, path_root, epochs = Path(argv[0]), Path(argv[1]), Path(argv[2]), int(argv[3])
     section = copy.deepcopy(TINY_SECTION)
     section["train"]["epochs"] = epochs
     settings = DiclSettings.model_validate(section)
-    runtime = setup(RuntimeSettings(threads=1, device="cpu"), 0)
+    runtime = setup(runtime_settings(threads=1, device="cpu"), 0)
 
     memories = []
     original = trainer_module.train_dicl

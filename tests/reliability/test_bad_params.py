@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from stages._main import run as run_stage
-from tests.pipeline.conftest import dump_yaml
+from tests.e2e.conftest import dump_yaml
 
 
 def _set(*keys_and_value):

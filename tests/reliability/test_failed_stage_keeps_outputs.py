@@ -4,15 +4,13 @@ DVC deletes a stage's outputs before running its command unless they are
 ``persist: true``; the cache-less ones (metrics, plots, reports) could then never
 come back. dvc.yaml marks every train, eval and report output persistent, and the
 stages replace their outputs atomically only when they succeed, so a bad
-parameter, a required tracking server that is down, or a SIGKILL mid-training
+parameter, a required tracking server that is down, or a kill mid-training
 leaves the previous run's files byte for byte (SCL in a tiny copy stands for all).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import signal
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,11 +19,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.checkpoint import resume_dir
 from pipeline.params import load_params
-from tests.pipeline.conftest import dump_yaml, make_tiny_repo
+from tests.e2e.conftest import dump_yaml, make_tiny_repo
+from tests.helpers.kill_resume import killed_repro
 from tests.reliability.conftest import TinyRepo, lengthen_schedules, tree_md5
-from tests.reliability.test_kill_resume import stage_process, wait_for
 from tests.reliability.test_tracking_failures import closed_port
 
 pytestmark = pytest.mark.slow
@@ -122,28 +119,7 @@ def test_a_tracking_outage_with_tracking_required_keeps_the_outputs(trained):
 
 def test_a_killed_training_keeps_the_outputs(trained):
     before = outputs_md5(trained)
-    checkpoint = resume_dir(trained.root / "models" / "scl") / "last.pt"
-    dvc = subprocess.Popen(
-        ["dvc", "repro", "-f", "-s", "train_scl"],
-        cwd=trained.root,
-        env=trained.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        stage = wait_for(lambda: stage_process(dvc, "stages.train_scl"), dvc, "train_scl started")
-        # Killed once the first epoch is saved: mid-training, not at the start or the end.
-        wait_for(checkpoint.is_file, dvc, f"a checkpoint at {checkpoint}")
-        assert stage.is_running(), "train_scl finished before the kill: lengthen KILL_EPOCHS"
-        stage.send_signal(signal.SIGKILL)
-        dvc.communicate(timeout=120)
-    finally:
-        if dvc.poll() is None:
-            os.killpg(dvc.pid, signal.SIGKILL)
-            dvc.wait()
-    assert dvc.returncode != 0
+    # Ended in its second epoch, after the first one's checkpoint: mid-training.
+    killed_repro(trained, "scl", 4, "-f", "-s")
     assert outputs_md5(trained) == before
-    # The next `dvc repro` resumes the killed run from its checkpoint, as before.
-    assert checkpoint.is_file()
+    # The next `dvc repro` resumes the killed run from its checkpoint (test_kill_resume.py).

@@ -29,7 +29,7 @@ import pytest
 import stages.download
 from pipeline.params import load_params
 from stages._main import run as run_stage
-from tests.pipeline.conftest import REPO_ROOT, dump_yaml, run
+from tests.e2e.conftest import REPO_ROOT, dump_yaml, run
 from tests.reliability.conftest import PYTHON, hidden_leftovers, tree_md5
 
 pytestmark = pytest.mark.slow

@@ -34,7 +34,7 @@ from pipeline.checkpoint import UnsafePickleError, load_weights_pickle
 from pipeline.params import TrackingSettings
 from pipeline.tracking import StageRun, TrackingUnavailable
 from stages._main import run as run_stage
-from tests.pipeline.conftest import REPO_ROOT, dump_yaml
+from tests.e2e.conftest import REPO_ROOT, dump_yaml
 
 SCANNED = ("pipeline", "stages", "scripts")
 RESTRICTED_LOADER = "pipeline/checkpoint.py"

@@ -21,7 +21,7 @@ import pytest
 
 from pipeline.checkpoint import resume_dir
 from pipeline.params import load_params
-from tests.pipeline.conftest import dump_yaml
+from tests.e2e.conftest import dump_yaml
 from tests.reliability.conftest import TinyRepo, tree_md5
 
 pytestmark = pytest.mark.slow

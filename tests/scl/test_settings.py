@@ -6,28 +6,21 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.compose import compose_params
+from pipeline.compose import compose_text
 from pipeline.models.scl.settings import SCLSettings, load_settings
 from pipeline.params import ParamsError, load_yaml
+from tests.real_config import real_params, track_params
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 
-ARCHIVE = {"source": "archive", "access": "form", "form": "by hand"}
-DATASETS = {
-    "synthetic_market1501": {"source": "synthetic", "layout": "market1501", "render": {"seed": 0}},
-    "market1501": {**ARCHIVE, "layout": "market1501", "archive": "Market-1501.zip"},
-    "dukemtmc": {**ARCHIVE, "layout": "dukemtmc", "archive": "DukeMTMC-reID.zip"},
-    "msmt17": {**ARCHIVE, "layout": "msmt17", "archive": "MSMT17_V1"},
-    "sysu_mm01": {**ARCHIVE, "layout": "sysu_mm01", "archive": "SYSU-MM01.zip"},
-}
 
-
-def _params(scl: dict) -> dict:
-    return {"datasets": DATASETS, "scl": scl}
+def _params(option: str = "market1501", **changes) -> dict:
+    """The real params with ``scl/dataset=<option>`` selected, ``changes`` merged in."""
+    return track_params("scl", option, changes)
 
 
 def test_paper_defaults():
-    s = load_settings(_params({"dataset": "market1501"}))[0]
+    s = load_settings(_params())[0]
     assert s.mode == "cluster"
     assert (s.model.backbone, s.model.last_stride, s.model.global_dim) == ("resnet50", 1, 2048)
     assert (s.model.num_stripes, s.model.local_dim) == (8, 256)
@@ -52,51 +45,51 @@ def test_paper_defaults():
 
 
 def test_the_section_is_taken_as_it_is():
-    scl = {"dataset": "synthetic_market1501", "train": {"lr": 1e-6, "epochs": 5}}
-    s = load_settings(_params(scl))[0]
+    s = load_settings(_params("synthetic_market1501", train={"lr": 1e-6, "epochs": 5}))[0]
     assert (s.train.epochs, s.train.lr) == (5, 1e-6)
 
 
 def test_unknown_dataset_lists_known_ones():
     with pytest.raises(
-        ParamsError, match=r"scl.dataset: unknown dataset 'nope'; known datasets: dukemtmc"
+        ParamsError, match=r"scl.dataset: unknown dataset 'nope'; known datasets: .*dukemtmc"
     ):
-        load_settings(_params({"dataset": "nope"}))
+        load_settings(_params(dataset="nope"))
 
 
 def test_unsupported_layout_is_refused():
     with pytest.raises(ParamsError, match="layout 'sysu_mm01'.*supports market1501"):
-        load_settings(_params({"dataset": "sysu_mm01"}))
+        load_settings(_params(dataset="sysu_mm01"))
 
 
 def test_bad_keys_and_values_are_named():
     with pytest.raises(ParamsError, match=r"scl.train.lrr: unknown key"):
-        load_settings(_params({"dataset": "market1501", "train": {"lrr": 1}}))
+        load_settings(_params(train={"lrr": 1}))
     with pytest.raises(ParamsError, match=r"scl.mode: value 'kmeans'"):
-        load_settings(_params({"dataset": "market1501", "mode": "kmeans"}))
+        load_settings(_params(mode="kmeans"))
     with pytest.raises(ParamsError, match=r"global_dim \(100\) must equal"):
-        load_settings(_params({"dataset": "market1501", "model": {"global_dim": 100}}))
+        load_settings(_params(model={"global_dim": 100}))
     with pytest.raises(ParamsError, match="warmup_epochs"):
-        load_settings(_params({"dataset": "market1501", "train": {"epochs": 2}}))
+        load_settings(_params(train={"epochs": 2}))
 
 
 def test_yaml12_floats_from_dvc_exp_run(tmp_path):
     # `dvc exp run -S scl.train.lr=1e-6` writes 1e-06: YAML 1.2 reads a float.
+    text = compose_text(["scl/dataset=market1501", "scl.train.lr=1e-6"], conf_dir=CONF)
+    assert "lr: 1.0e-06" in text
     path = tmp_path / "p.yaml"
-    path.write_text("scl:\n  dataset: market1501\n  train:\n    lr: 1e-06\n")
-    s = load_settings({"datasets": DATASETS, **load_yaml(path)})[0]
+    path.write_text(text.replace("lr: 1.0e-06", "lr: 1e-06"))
+    s = load_settings(load_yaml(path))[0]
     assert s.train.lr == 1e-6
 
 
 def test_missing_section():
     with pytest.raises(ParamsError, match="scl: section missing"):
-        load_settings({"datasets": DATASETS})
+        load_settings({k: v for k, v in real_params().items() if k != "scl"})
 
 
 @pytest.mark.parametrize("dataset", ["synthetic_market1501", "market1501", "dukemtmc", "msmt17"])
 def test_every_dataset_option_validates(dataset):
-    scl = compose_params([f"scl/dataset={dataset}"], conf_dir=CONF)["scl"]
-    s = load_settings(_params(scl))[0]
+    s = load_settings(_params(dataset))[0]
     assert isinstance(s, SCLSettings) and s.dataset == dataset
     if dataset != "synthetic_market1501":  # the real datasets run the paper's settings
         assert s.model.backbone == "resnet50" and s.train.epochs == 40
@@ -106,4 +99,4 @@ def test_every_dataset_option_validates(dataset):
 def test_thin_backbone_cannot_take_imagenet_weights():
     model = {"width": 0.5, "pretrained": "weights.pth"}
     with pytest.raises(ParamsError, match="need width 1.0"):
-        load_settings(_params({"dataset": "market1501", "model": model}))
+        load_settings(_params(model=model))

@@ -13,6 +13,7 @@ import yaml
 
 from stages import eval_scl, train_scl
 from stages._main import run
+from tests.real_config import merged, real_params
 
 from .tiny_data import tiny_settings
 
@@ -20,15 +21,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _write_params(path: Path, scl: dict) -> None:
-    params = {
-        "seed": 0,
-        "runtime": {"threads": 1, "device": "cpu"},
-        "tracking": {"uri": None, "required": False},
-        "datasets": {
-            "tiny": {"source": "synthetic", "layout": "market1501", "render": {}},
-        },
-        "scl": scl,
-    }
+    params = real_params()
+    params["runtime"] = merged(params["runtime"], {"threads": 1, "device": "cpu"})
+    params["datasets"]["tiny"] = {"source": "synthetic", "layout": "market1501", "render": {}}
+    params["scl"] = scl
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
@@ -51,7 +47,8 @@ def _run_in_process(module, argv, capsys) -> tuple[int, str]:
 
 
 def test_bad_params_exit_2_with_one_line(tmp_path, capsys):
-    _write_params(tmp_path / "params.yaml", {"dataset": "tiny", "train": {"epochz": 1}})
+    scl = merged(tiny_settings().model_dump(mode="json"), {"train": {"epochz": 1}})
+    _write_params(tmp_path / "params.yaml", scl)
     code, err = _run_in_process(train_scl, ["--params", str(tmp_path / "params.yaml")], capsys)
     assert code == 2
     assert err.strip().splitlines()[-1].startswith("train_scl: error: invalid params")

@@ -1,14 +1,12 @@
-"""End to end on the tiny dataset: outputs, kNN mode, evaluation, resume byte-identity."""
+"""End to end on the tiny dataset: outputs, kNN mode, evaluation, a foreign checkpoint.
+
+Kill and resume: tests/reliability/test_kill_resume.py.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,13 +17,11 @@ from pipeline.checkpoint import resume_dir
 from pipeline.models.scl.evaluate import evaluate_scl
 from pipeline.models.scl.train import train_scl
 from pipeline.models.scl.validation import query_mask
-from pipeline.params import RuntimeSettings
 from pipeline.runtime import setup
+from tests.helpers.workers import run_worker
+from tests.real_config import runtime_settings
+from tests.scl.tiny_data import tiny_settings
 
-from .tiny_data import tiny_settings
-
-REPO = Path(__file__).resolve().parents[2]
-RUNNER = Path(__file__).with_name("tiny_run.py")
 OUTPUT_FILES = (
     "model/model.pt",
     "model/config.json",
@@ -38,25 +34,10 @@ OUTPUT_FILES = (
 )
 
 
-def _runner(data_root: Path, out: Path, epochs: int = 3) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen(
-        [sys.executable, str(RUNNER), str(data_root), str(out), str(epochs)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-
-
-def _finish(proc: subprocess.Popen) -> None:
-    _, err = proc.communicate(timeout=900)
-    assert proc.returncode == 0, err.decode()[-3000:]
-
-
 @pytest.fixture(scope="module")
 def uninterrupted(tiny_dataset, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("scl_run_a")
-    _finish(_runner(tiny_dataset.parent, out))
+    run_worker("tests.scl.tiny_run", tiny_dataset.parent, out, 3, timeout=900)
     return out
 
 
@@ -85,28 +66,8 @@ def test_outputs_of_a_cluster_mode_run(uninterrupted, tiny_dataset):
 
 
 @pytest.mark.slow
-def test_killed_run_resumes_to_the_same_bytes(uninterrupted, tiny_dataset, tmp_path):
-    out = tmp_path / "run_b"
-    checkpoint = resume_dir(out / "model") / "last.pt"
-    proc = _runner(tiny_dataset.parent, out)
-    deadline = time.monotonic() + 900
-    while not checkpoint.exists():
-        assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
-    time.sleep(0.5)  # into the second epoch
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not (out / "model").exists()  # nothing partial in the outputs
-    assert checkpoint.exists()
-    _finish(_runner(tiny_dataset.parent, out))
-    for name in OUTPUT_FILES:
-        assert (out / name).read_bytes() == (uninterrupted / name).read_bytes(), name
-
-
-@pytest.mark.slow
 def test_evaluation_metrics_and_plots_are_deterministic(uninterrupted, tiny_dataset, tmp_path):
-    runtime = setup(RuntimeSettings(threads=1, device="cpu"), 0)
+    runtime = setup(runtime_settings(threads=1, device="cpu"), 0)
     outs = []
     for run in ("x", "y"):
         metrics = evaluate_scl(
@@ -136,7 +97,7 @@ def test_evaluation_metrics_and_plots_are_deterministic(uninterrupted, tiny_data
 
 @pytest.mark.slow
 def test_knn_mode_runs_the_papers_selection(tiny_dataset, tmp_path):
-    runtime = setup(RuntimeSettings(threads=1, device="cpu"), 0)
+    runtime = setup(runtime_settings(threads=1, device="cpu"), 0)
     history = train_scl(
         tiny_settings(mode="knn", train={"epochs": 2, "warmup_epochs": 1}),
         index_csv=tiny_dataset,
@@ -159,10 +120,8 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(uninterrupted, tiny_datas
     checkpoint = resume_dir(out / "model") / "last.pt"
     checkpoint.parent.mkdir(parents=True)
     torch.save({"epoch": 1, "fingerprint": "another run"}, checkpoint)
-    proc = _runner(tiny_dataset.parent, out)
-    _, err = proc.communicate(timeout=900)
-    assert proc.returncode == 0, err.decode()[-3000:]
-    assert "not resuming it, starting over" in err.decode()
+    proc = run_worker("tests.scl.tiny_run", tiny_dataset.parent, out, 3, timeout=900)
+    assert "not resuming it, starting over" in proc.stderr
     for name in OUTPUT_FILES:
         assert (out / name).read_bytes() == (uninterrupted / name).read_bytes(), name
 
@@ -170,7 +129,7 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(uninterrupted, tiny_datas
 @pytest.mark.slow
 def test_held_out_identities_never_train_and_are_scored(tiny_dataset, tmp_path):
     # Train ids 1-10 of the tiny set; 9 and 10 are held out for validation.
-    runtime = setup(RuntimeSettings(threads=1, device="cpu"), 0)
+    runtime = setup(runtime_settings(threads=1, device="cpu"), 0)
     settings = tiny_settings(
         train={"epochs": 2, "warmup_epochs": 1}, validation={"pids": [9, 10], "every": 1}
     )
@@ -195,7 +154,7 @@ def test_held_out_identities_never_train_and_are_scored(tiny_dataset, tmp_path):
 
 
 def test_validation_ids_without_train_images_are_refused(tiny_dataset, tmp_path):
-    runtime = setup(RuntimeSettings(threads=1, device="cpu"), 0)
+    runtime = setup(runtime_settings(threads=1, device="cpu"), 0)
     with pytest.raises(ValueError, match=r"scl.validation.pids: \[11\] have no train images"):
         train_scl(
             tiny_settings(validation={"pids": [9, 11]}),  # 11 is a test identity

@@ -15,6 +15,7 @@ from PIL import Image
 
 from pipeline.data.reid_index import IndexRow, write_index
 from pipeline.models.scl.settings import SCLSettings
+from tests.real_config import merged, track_section
 
 HEIGHT, WIDTH = 64, 32
 
@@ -68,12 +69,14 @@ def make_dataset(
 
 
 def tiny_settings(**overrides) -> SCLSettings:
-    """Settings shrunk for tests: ResNet-18 from scratch at 64x32, small banks."""
-    base = {
+    """The real section (conf/scl, Market-1501 option: the paper's settings) shrunk for
+    tests: ResNet-18 from scratch at 64x32, small banks; then ``overrides`` merged in."""
+    changes = {
         "dataset": "tiny",
         "mode": "cluster",
         "model": {
             "backbone": "resnet18",
+            "pretrained": None,
             "last_stride": 1,
             "global_dim": 64,
             "num_stripes": 4,
@@ -85,9 +88,5 @@ def tiny_settings(**overrides) -> SCLSettings:
         "clustering": {"k1": 6, "k2": 3, "eps": 0.6, "min_samples": 2},
         "eval": {"ranked_lists": 2, "max_rank": 10},
     }
-    for key, value in overrides.items():
-        if isinstance(value, dict):
-            base[key] = {**base.get(key, {}), **value}
-        else:
-            base[key] = value
-    return SCLSettings.model_validate(base)
+    base = track_section("scl", changes=changes)
+    return SCLSettings.model_validate(merged(base, overrides))

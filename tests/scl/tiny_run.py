@@ -1,7 +1,7 @@
 """Run the SCL library entry point on the tiny dataset (for subprocess tests).
 
-Usage: ``python tests/scl/tiny_run.py <data_root> <out_dir> [epochs] [mode]``
-(repo root on PYTHONPATH). Under torchrun each rank also writes
+Usage: ``python -m tests.scl.tiny_run <data_root> <out_dir> [epochs] [mode]``
+(from the repository root; ``tests.helpers.workers`` runs it). Under torchrun each rank also writes
 ``<out_dir>/rank<r>.txt`` with digests of its model and memory banks, so a test
 can check that DDP keeps them identical across ranks.
 """
@@ -14,13 +14,10 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from tiny_data import tiny_settings  # noqa: E402
-
-from pipeline.models.scl import train as train_module  # noqa: E402
-from pipeline.params import RuntimeSettings  # noqa: E402
-from pipeline.runtime import setup  # noqa: E402
+from pipeline.models.scl import train as train_module
+from pipeline.runtime import setup
+from tests.real_config import runtime_settings
+from tests.scl.tiny_data import tiny_settings
 
 
 def _digest(tensors) -> str:
@@ -34,7 +31,7 @@ def main() -> None:
     data_root, out = Path(sys.argv[1]), Path(sys.argv[2])
     epochs = int(sys.argv[3]) if len(sys.argv) > 3 else 3
     mode = sys.argv[4] if len(sys.argv) > 4 else "cluster"
-    runtime = setup(RuntimeSettings(threads=1, device="cpu"), 0)
+    runtime = setup(runtime_settings(threads=1, device="cpu"), 0)
     settings = tiny_settings(mode=mode, train={"epochs": epochs, "warmup_epochs": 1})
     captured = {}
     original = train_module.SCLTrainer

@@ -49,8 +49,8 @@ def render(
     Args:
         layout: ``market1501``, ``cuhk_sysu``, ``sysu_mm01`` or ``regdb``.
         render_params: the ``render:`` mapping of the dataset's params entry
-            (seed and sizes; missing keys take the defaults of
-            ``pipeline.data.synthetic.settings``).
+            (seed and sizes; every key of the layout's model in
+            ``pipeline.data.synthetic.settings`` is required: conf/ holds the values).
         out_dir: folder to write into (created; the caller makes it atomic).
         prefix: key path of ``render_params`` in error messages, e.g.
             ``datasets.synthetic_market1501.render``.

@@ -22,6 +22,8 @@ exist to close. RegDB has one camera per modality, so it has no such diagnostic.
 Plots: CMC curves of the three (headline protocol: all-search single-shot or
 thermal->visible), the trained model's precision-recall curve over all probe x
 gallery pairs, and ranked lists of infrared probes with their visible matches.
+The frame (prefixes, curves, ranked lists) is the one SCL shares:
+``pipeline.evaluation.baselines``; the protocols and their trials are DCLNet's.
 """
 
 from __future__ import annotations
@@ -35,16 +37,25 @@ import torch
 
 from pipeline.checkpoint import load_weights
 from pipeline.data.reid_index import IndexRow
+from pipeline.evaluation.baselines import (
+    KINDS,
+    MODEL,
+    Scored,
+    prefixed,
+    score_baselines,
+    top_k_ranking,
+    write_eval_plots,
+    write_ranked_sample,
+)
 from pipeline.evaluation.cross_modality import (
     evaluate_regdb,
     evaluate_sysu_mm01,
     flat_metrics,
     sysu_mm01_exclusion,
 )
-from pipeline.evaluation.curves import cmc_rows, precision_recall_rows, write_curve
-from pipeline.evaluation.ranked_list import sample_queries, write_ranked_list
+from pipeline.evaluation.curves import precision_recall_rows, write_curve
 from pipeline.evaluation.reid import evaluate_rank, headline_metrics
-from pipeline.io import atomic_dir, write_json
+from pipeline.io import write_json
 from pipeline.models.dclnet.data import load_test_rows, training_units
 from pipeline.models.dclnet.encoders import (
     cosine_distance,
@@ -173,8 +184,7 @@ def evaluate_dclnet(
     missing = sorted({u.name for u in units} - set(config.get("units", {})))
     if missing:
         raise ValueError(f"{model_dir / 'config.json'}: no trained model for {missing}")
-    kinds = ("model", "init", "hist")
-    dists: dict[str, list[np.ndarray]] = {k: [] for k in kinds}
+    dists: dict[str, list[np.ndarray]] = {k: [] for k in KINDS}
     queries, galleries = [], []
     intra: dict[str, float] = {}
     for unit in units:
@@ -192,22 +202,17 @@ def evaluate_dclnet(
             q_feats, g_feats = encode(rows["query"]), encode(rows["gallery"])
             dists[kind].append(cosine_distance(q_feats, g_feats))
             if layout != "regdb":
-                prefix = "" if kind == "model" else f"{kind}_"
                 for modality, feats, split in (
                     ("infrared", q_feats, rows["query"]),
                     ("visible", g_feats, rows["gallery"]),
                 ):
-                    scores = intra_modality_scores(feats, split, modality)
-                    intra.update({prefix + k: v for k, v in scores.items()})
+                    intra.update(prefixed(intra_modality_scores(feats, split, modality), kind))
 
-    metrics: dict[str, float] = dict(intra)
-    curves: dict[str, np.ndarray] = {}
-    trials: dict[str, Any] = {}
-    for kind in kinds:
-        if layout == "regdb":
-            flat, summaries = regdb_scores(dists[kind], queries, galleries)
-            headline = "t2v"
-        else:
+    def scorer(kind: str):
+        def score() -> Scored:
+            if layout == "regdb":
+                flat, summaries = regdb_scores(dists[kind], queries, galleries)
+                return Scored(flat, summaries["t2v"]["cmc"], summaries)
             flat, summaries = sysu_scores(
                 dists[kind][0],
                 queries[0],
@@ -215,19 +220,20 @@ def evaluate_dclnet(
                 settings.eval.trials,
                 settings.eval.trial_seed,
             )
-            headline = "all_single"
-        prefix = "" if kind == "model" else f"{kind}_"
-        metrics.update({prefix + k: v for k, v in flat.items()})
-        curves["dclnet" if kind == "model" else kind] = summaries[headline]["cmc"]
-        if kind == "model":
-            trials = _per_run(summaries)
-    with atomic_dir(plots_dir) as tmp:
-        write_curve(tmp / "cmc.csv", cmc_rows(curves))
-        write_json(tmp / "runs.json", trials)
+            return Scored(flat, summaries["all_single"]["cmc"], summaries)
+
+        return score
+
+    scores = score_baselines("dclnet", {kind: scorer(kind) for kind in KINDS})
+
+    def draw(folder: Path) -> None:
+        write_json(folder / "runs.json", _per_run(scores.details[MODEL]))
         _write_pr_and_ranked(
-            tmp, layout, dists["model"][0], queries[0], galleries[0], settings, root
+            folder, layout, dists[MODEL][0], queries[0], galleries[0], settings, root
         )
-    return dict(sorted(metrics.items()))
+
+    write_eval_plots(plots_dir, scores.curves, draw)
+    return dict(sorted({**intra, **scores.metrics}.items()))
 
 
 def _per_run(summaries: dict[str, dict[str, Any]]) -> dict[str, list[dict[str, float]]]:
@@ -263,21 +269,21 @@ def _write_pr_and_ranked(
     )
     if settings.eval.ranked_lists == 0:
         return
-    ranked_dist = dist.copy()
+    excluded = None
     if layout != "regdb":
         rule = sysu_mm01_exclusion(q_cams, g_cams)
+        excluded = np.zeros(dist.shape, dtype=bool)
         for qi in range(len(query)):
-            ranked_dist[qi, rule(qi)] = np.inf
+            excluded[qi, rule(qi)] = True
     k = min(RANKED_TOP_K, len(gallery))
-    ranked = np.argsort(ranked_dist, axis=1, kind="stable")[:, :k]
-    correct = np.take_along_axis(same, ranked, axis=1)
-    picked = sample_queries(len(query), settings.eval.ranked_lists, settings.eval.trial_seed)
-    write_ranked_list(
+    ranked = top_k_ranking(dist, excluded, k)
+    write_ranked_sample(
         out_dir / "ranked_lists.png",
         [root / p for p in q_paths],
         [root / p for p in g_paths],
         ranked,
-        correct,
-        queries=picked,
+        np.take_along_axis(same, ranked, axis=1),
+        count=settings.eval.ranked_lists,
+        seed=settings.eval.trial_seed,
         top_k=k,
     )

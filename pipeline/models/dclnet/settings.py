@@ -21,39 +21,39 @@ REGDB_SPLITS = tuple(range(1, 11))
 
 
 class ModelSettings(Settings):
-    depth: Literal[18, 34, 50] = 50
-    width: int = Field(64, ge=8, description="stem channels; 64 = standard ResNet")
+    depth: Literal[18, 34, 50]
+    width: int = Field(ge=8, description="stem channels; 64 = standard ResNet")
     # "imagenet" (torchvision weights), a local state-dict path, or null (random init).
-    pretrained: str | None = "imagenet"
-    last_stride: Literal[1, 2] = 1
-    gem_p: float = Field(3.0, gt=0)
-    parts: int = Field(6, ge=1)
+    pretrained: str | None
+    last_stride: Literal[1, 2]
+    gem_p: float = Field(gt=0)
+    parts: int = Field(ge=1)
 
 
 class InputSettings(Settings):
-    height: int = Field(288, ge=32)
-    width: int = Field(144, ge=16)
-    grayscale_p: float = Field(0.5, ge=0, le=1, description="visible images only")
-    flip_p: float = Field(0.5, ge=0, le=1)
-    erasing_p: float = Field(0.5, ge=0, le=1)
+    height: int = Field(ge=32)
+    width: int = Field(ge=16)
+    grayscale_p: float = Field(ge=0, le=1, description="visible images only")
+    flip_p: float = Field(ge=0, le=1)
+    erasing_p: float = Field(ge=0, le=1)
 
 
 class SamplerSettings(Settings):
-    ids_per_batch: int = Field(8, ge=2)
-    images_per_id: int = Field(4, ge=1, description="per modality")
+    ids_per_batch: int = Field(ge=2)
+    images_per_id: int = Field(ge=1, description="per modality")
 
 
 class TrainSettings(Settings):
-    epochs: int = Field(40, ge=1)
+    epochs: int = Field(ge=1)
     # Batches per epoch; null: as the official sampler, len(larger modality) / batch size.
-    iters_per_epoch: int | None = Field(None, ge=1)
-    lr: float = Field(0.0035, gt=0)
-    backbone_lr_mult: float = Field(0.1, gt=0)
-    weight_decay: float = Field(5e-4, ge=0)
-    warmup_epochs: int = Field(5, ge=0)
-    milestones: list[int] = Field(default_factory=lambda: [15, 27])
-    gamma: float = Field(0.1, gt=0, le=1)
-    workers: int = Field(0, ge=0)
+    iters_per_epoch: int | None = Field(ge=1)
+    lr: float = Field(gt=0)
+    backbone_lr_mult: float = Field(gt=0)
+    weight_decay: float = Field(ge=0)
+    warmup_epochs: int = Field(ge=0)
+    milestones: list[int]
+    gamma: float = Field(gt=0, le=1)
+    workers: int = Field(ge=0)
 
     @model_validator(mode="after")
     def _sorted_milestones(self) -> TrainSettings:
@@ -63,39 +63,39 @@ class TrainSettings(Settings):
 
 
 class LossSwitch(Settings):
-    enabled: bool = True
-    weight: float = Field(1.0, ge=0)
+    enabled: bool
+    weight: float = Field(ge=0)
 
 
 class CenterTripletSettings(LossSwitch):
-    margin: float = Field(0.7, ge=0)
+    margin: float = Field(ge=0)
 
 
 class DenseSettings(LossSwitch):
-    temperature: float = Field(0.05, gt=0)
+    temperature: float = Field(gt=0)
 
 
 class LossSettings(Settings):
-    id: LossSwitch = LossSwitch()
-    center_triplet: CenterTripletSettings = CenterTripletSettings()
-    part: LossSwitch = LossSwitch()
-    pixel: LossSwitch = LossSwitch()
-    smooth: LossSwitch = LossSwitch()
-    dense: DenseSettings = DenseSettings()
+    id: LossSwitch
+    center_triplet: CenterTripletSettings
+    part: LossSwitch
+    pixel: LossSwitch
+    smooth: LossSwitch
+    dense: DenseSettings
 
 
 class SrmSettings(Settings):
     # Whose class activation makes the part masks: the predicted id (official) or the true one.
-    cam_label: Literal["predicted", "target"] = "predicted"
+    cam_label: Literal["predicted", "target"]
     # Stripes above/below a row its parsed part may come from; null: no rectification.
-    window: int | None = Field(1, ge=0)
+    window: int | None = Field(ge=0)
 
 
 class EvalSettings(Settings):
-    batch_size: int = Field(64, ge=1)
-    trials: int = Field(10, ge=1, description="SYSU-MM01 random gallery draws")
-    trial_seed: int = 0
-    ranked_lists: int = Field(8, ge=0, description="infrared queries pictured")
+    batch_size: int = Field(ge=1)
+    trials: int = Field(ge=1, description="SYSU-MM01 random gallery draws")
+    trial_seed: int
+    ranked_lists: int = Field(ge=0, description="infrared queries pictured")
 
 
 class ValidationSettings(Settings):
@@ -108,13 +108,13 @@ class ValidationSettings(Settings):
     (train on every id); listed ``pids`` wait for ``ids`` to be set to their count.
     """
 
-    ids: int = Field(0, ge=0, description="train identities held out; 0 = off")
-    seed: int = Field(0, description="draws the held-out identities")
+    ids: int = Field(ge=0, description="train identities held out; 0 = off")
+    seed: int = Field(description="draws the held-out identities")
     # Named held-out ids instead of a draw (e.g. the dataset's own val list, exp/val_id.txt):
     # whole look-alike families stay out of training, as for the test ids. [] = draw ``ids``.
-    pids: list[int] = Field(default_factory=list)
+    pids: list[int]
     # Score the held-out ids after every ``every`` epochs (0: after the last epoch only).
-    every: int = Field(0, ge=0)
+    every: int = Field(ge=0)
 
     @model_validator(mode="after")
     def _ids_or_pids(self) -> ValidationSettings:
@@ -130,16 +130,16 @@ class ValidationSettings(Settings):
 
 class DclnetSettings(Settings):
     dataset: str
-    model: ModelSettings = ModelSettings()
-    input: InputSettings = InputSettings()
-    sampler: SamplerSettings = SamplerSettings()
-    train: TrainSettings = TrainSettings()
-    loss: LossSettings = LossSettings()
-    srm: SrmSettings = SrmSettings()
-    eval: EvalSettings = EvalSettings()
-    validation: ValidationSettings = ValidationSettings()
+    model: ModelSettings
+    input: InputSettings
+    sampler: SamplerSettings
+    train: TrainSettings
+    loss: LossSettings
+    srm: SrmSettings
+    eval: EvalSettings
+    validation: ValidationSettings
     # RegDB: the splits trained and evaluated (one model each); ignored for SYSU-MM01.
-    splits: list[int] = Field(default_factory=lambda: list(REGDB_SPLITS))
+    splits: list[int]
 
     @model_validator(mode="after")
     def _check(self) -> DclnetSettings:

@@ -34,10 +34,12 @@ import torch.distributed as dist
 from pipeline.checkpoint import (
     CHECKPOINT_NAME,
     clear_resume,
+    cpu_state_dict,
     load_checkpoint,
     resume_dir,
     run_fingerprint,
     save_checkpoint,
+    write_state_dict,
 )
 from pipeline.data.reid_index import read_index
 from pipeline.engine.epoch_loop import EpochLoop
@@ -136,7 +138,7 @@ def _train_unit(
     history = loop.run()
     final = {
         "fingerprint": fingerprint,
-        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "model": cpu_state_dict(model),
         "history": history,
         "pids": list(train_set.pids),
         "validation_ids": list(held_out),
@@ -212,9 +214,9 @@ def _write_outputs(
     }
     with atomic_dir(model_dir) as tmp:
         for unit in units:
+            # The zip inside is named after the file (as torch.save to the file named it).
             path = tmp / unit.model_path
-            path.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(finals[unit.name]["model"], path)
+            write_state_dict(path, finals[unit.name]["model"], archive=path.stem)
         write_json(tmp / "config.json", config)
     with atomic_dir(plots_dir) as tmp:
         for unit in units:

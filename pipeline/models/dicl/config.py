@@ -5,6 +5,12 @@
 ``build_cfg`` maps the validated ``dicl`` settings onto a CfgNode, reusing
 detectron2's own keys wherever one exists (RPN, ROI heads, solver, ResNet). Nothing
 else in the track reads params.
+
+The values have one home, conf/person_search (composed into params.yaml, validated by
+``pipeline.models.dicl.settings``, whose fields have no defaults): ``add_dicl_config``
+declares each DICL key with the placeholder ``UNSET`` (None, a type yacs accepts in any
+later merge), ``build_cfg`` fills every one from the settings or the data and refuses a
+config that still holds a placeholder (tests/test_defaults.py checks both).
 """
 
 from __future__ import annotations
@@ -14,82 +20,85 @@ from detectron2.config import get_cfg
 
 from pipeline.models.dicl.settings import DiclSettings
 
+# Placeholder of every DICL key until build_cfg sets it: the values are the settings'.
+UNSET = None
+
 
 def add_dicl_config(cfg: CN) -> None:
-    """Add DICL's keys to a detectron2 config, with their paper defaults."""
+    """Declare DICL's keys in a detectron2 config, each ``UNSET``; ``build_cfg`` fills them."""
     cfg.MODEL.DICL = CN()
-    # Deformable convolutions in the C4/C5 fusion neck (official use_dconv=True).
-    cfg.MODEL.DICL.NECK_DEFORMABLE = True
+    # Deformable convolutions in the C4/C5 fusion neck (official use_dconv).
+    cfg.MODEL.DICL.NECK_DEFORMABLE = UNSET
     # Deformable 3x3 convolution applied to every RoI (and crop) feature map first.
-    cfg.MODEL.DICL.HEAD_DEFORMABLE = True
-    # Size of the L2-normalised re-id embedding (Linear(C*14*6 -> 256)).
-    cfg.MODEL.DICL.EMBEDDING_DIM = 256
+    cfg.MODEL.DICL.HEAD_DEFORMABLE = UNSET
+    # Size of the L2-normalised re-id embedding (a Linear over the pooled RoI map).
+    cfg.MODEL.DICL.EMBEDDING_DIM = UNSET
     # Siamese crop branch: re-encode each box cropped (RoIAlign) from the image.
-    cfg.MODEL.DICL.CROP_ENABLED = True
-    # Crop size (height, width) in pixels; 224x96 gives a 14x6 map at stride 16.
-    cfg.MODEL.DICL.CROP_SIZE = (224, 96)
+    cfg.MODEL.DICL.CROP_ENABLED = UNSET
+    # Crop size (height, width) in pixels; at stride 16 it gives the RoI map's size.
+    cfg.MODEL.DICL.CROP_SIZE = UNSET
 
     # Occlusion-invariant contrast: mask random grid cells of GT boxes in the scene image.
     cfg.MODEL.DICL.OIC = CN()
-    cfg.MODEL.DICL.OIC.ENABLED = True
+    cfg.MODEL.DICL.OIC.ENABLED = UNSET
     # Probability that a given GT box is masked.
-    cfg.MODEL.DICL.OIC.PROB = 0.5
+    cfg.MODEL.DICL.OIC.PROB = UNSET
     # Grid (rows, columns) laid over each box; cells are drawn from it.
-    cfg.MODEL.DICL.OIC.GRID = (14, 6)
+    cfg.MODEL.DICL.OIC.GRID = UNSET
     # Number of cells filled with the image channel mean per masked box.
-    cfg.MODEL.DICL.OIC.CELLS = 2
+    cfg.MODEL.DICL.OIC.CELLS = UNSET
 
     cfg.MODEL.DICL.LOSS = CN()
     # Hybrid-memory contrast (loss_id): switch, weight, temperature, momentum, kept mass.
-    cfg.MODEL.DICL.LOSS.MEMORY_ENABLED = True
-    cfg.MODEL.DICL.LOSS.MEMORY_WEIGHT = 1.0
-    cfg.MODEL.DICL.LOSS.MEMORY_TEMPERATURE = 0.05
-    cfg.MODEL.DICL.LOSS.MEMORY_MOMENTUM = 0.2
-    cfg.MODEL.DICL.LOSS.MEMORY_HARD_NEGATIVE_MASS = 0.6
+    cfg.MODEL.DICL.LOSS.MEMORY_ENABLED = UNSET
+    cfg.MODEL.DICL.LOSS.MEMORY_WEIGHT = UNSET
+    cfg.MODEL.DICL.LOSS.MEMORY_TEMPERATURE = UNSET
+    cfg.MODEL.DICL.LOSS.MEMORY_MOMENTUM = UNSET
+    cfg.MODEL.DICL.LOSS.MEMORY_HARD_NEGATIVE_MASS = UNSET
     # SIC many-to-one (loss_sim): 1 - cos(proposal, its GT crop).
-    cfg.MODEL.DICL.LOSS.SIC_M2O_ENABLED = True
-    cfg.MODEL.DICL.LOSS.SIC_M2O_WEIGHT = 1.0
+    cfg.MODEL.DICL.LOSS.SIC_M2O_ENABLED = UNSET
+    cfg.MODEL.DICL.LOSS.SIC_M2O_WEIGHT = UNSET
     # SIC dense (loss_kl): symmetric KL of proposal and crop similarity matrices.
-    cfg.MODEL.DICL.LOSS.SIC_DENSE_ENABLED = True
-    cfg.MODEL.DICL.LOSS.SIC_DENSE_WEIGHT = 0.1
+    cfg.MODEL.DICL.LOSS.SIC_DENSE_ENABLED = UNSET
+    cfg.MODEL.DICL.LOSS.SIC_DENSE_WEIGHT = UNSET
     # Hardest triplet with the background-negative term.
-    cfg.MODEL.DICL.LOSS.TRIPLET_ENABLED = True
-    cfg.MODEL.DICL.LOSS.TRIPLET_WEIGHT = 1.0
-    cfg.MODEL.DICL.LOSS.TRIPLET_MARGIN = 0.3
-    cfg.MODEL.DICL.LOSS.TRIPLET_BG_WEIGHT = 0.25
+    cfg.MODEL.DICL.LOSS.TRIPLET_ENABLED = UNSET
+    cfg.MODEL.DICL.LOSS.TRIPLET_WEIGHT = UNSET
+    cfg.MODEL.DICL.LOSS.TRIPLET_MARGIN = UNSET
+    cfg.MODEL.DICL.LOSS.TRIPLET_BG_WEIGHT = UNSET
     # Number of memory slots = number of training boxes (set from the data).
-    cfg.MODEL.DICL.MEMORY_SIZE = 1
+    cfg.MODEL.DICL.MEMORY_SIZE = UNSET
 
     # Pseudo labels before each epoch: Jaccard (k1, k2) + DBSCAN at three eps.
     cfg.MODEL.DICL.PSEUDO = CN()
     # Neighbour search of the Jaccard distance: "exact", "int8" or "ivf" (approximate).
-    cfg.MODEL.DICL.PSEUDO.KNN = "exact"
-    cfg.MODEL.DICL.PSEUDO.K1 = 30
-    cfg.MODEL.DICL.PSEUDO.K2 = 6
-    cfg.MODEL.DICL.PSEUDO.EPS = (0.68, 0.70, 0.72)
-    cfg.MODEL.DICL.PSEUDO.MIN_SAMPLES = 2
+    cfg.MODEL.DICL.PSEUDO.KNN = UNSET
+    cfg.MODEL.DICL.PSEUDO.K1 = UNSET
+    cfg.MODEL.DICL.PSEUDO.K2 = UNSET
+    cfg.MODEL.DICL.PSEUDO.EPS = UNSET
+    cfg.MODEL.DICL.PSEUDO.MIN_SAMPLES = UNSET
     # Context rule: boxes of one image never share a cluster.
-    cfg.MODEL.DICL.PSEUDO.CONTEXT = True
+    cfg.MODEL.DICL.PSEUDO.CONTEXT = UNSET
     # Reliability criterion over the three eps.
-    cfg.MODEL.DICL.PSEUDO.RELIABILITY = True
+    cfg.MODEL.DICL.PSEUDO.RELIABILITY = UNSET
     # Leading epochs with one label per slot (instance contrast) before clustering.
-    cfg.MODEL.DICL.PSEUDO.INSTANCE_EPOCHS = 0
+    cfg.MODEL.DICL.PSEUDO.INSTANCE_EPOCHS = UNSET
     # sha256 pinning MODEL.WEIGHTS (the pretrained backbone file), or "".
-    cfg.MODEL.DICL.WEIGHTS_SHA256 = ""
+    cfg.MODEL.DICL.WEIGHTS_SHA256 = UNSET
 
     # Multi-scale training: (long, short) pairs, one drawn per image.
-    cfg.INPUT.DICL_TRAIN_SCALES = ((1500, 900),)
+    cfg.INPUT.DICL_TRAIN_SCALES = UNSET
     # Test scale (long, short).
-    cfg.INPUT.DICL_TEST_SCALE = (1500, 900)
+    cfg.INPUT.DICL_TEST_SCALE = UNSET
     # Iterations per epoch (set from the data: pseudo labels and checkpoints are per epoch).
-    cfg.SOLVER.ITERS_PER_EPOCH = 1
+    cfg.SOLVER.ITERS_PER_EPOCH = UNSET
     # Global gradient-norm clipping over all parameters (mmdet grad_clip max_norm=10);
     # 0 disables. detectron2's own CLIP_GRADIENTS clips each parameter separately.
-    cfg.SOLVER.DICL_CLIP_GLOBAL_NORM = 10.0
+    cfg.SOLVER.DICL_CLIP_GLOBAL_NORM = UNSET
     # Learning-rate factor of the deformable convolutions' offset branches.
-    cfg.SOLVER.DICL_DEFORM_OFFSET_LR_FACTOR = 1.0
+    cfg.SOLVER.DICL_DEFORM_OFFSET_LR_FACTOR = UNSET
     # Detections with at least this score enter the search evaluation.
-    cfg.TEST.DICL_SEARCH_SCORE_THRESH = 0.5
+    cfg.TEST.DICL_SEARCH_SCORE_THRESH = UNSET
 
 
 def _norm_name(norm: str, device: str) -> str:
@@ -233,5 +242,32 @@ def build_cfg(
     cfg.SOLVER.DICL_CLIP_GLOBAL_NORM = t.grad_clip or 0.0
     cfg.SOLVER.DICL_DEFORM_OFFSET_LR_FACTOR = m.deform_offset_lr_factor
     cfg.DATALOADER.NUM_WORKERS = t.num_workers
+    unset = unset_keys(cfg)
+    if unset:
+        raise ValueError(f"build_cfg left DICL keys unset: {', '.join(unset)}")
     cfg.freeze()
     return cfg
+
+
+def dicl_keys() -> list[str]:
+    """The dotted names of the leaf keys ``add_dicl_config`` declares."""
+    base, cfg = get_cfg(), get_cfg()
+    add_dicl_config(cfg)
+    return sorted(set(_leaves(cfg)) - set(_leaves(base)))
+
+
+def unset_keys(cfg: CN) -> list[str]:
+    """The DICL keys of ``cfg`` that still hold the ``UNSET`` placeholder."""
+    leaves = _leaves(cfg)
+    return [key for key in dicl_keys() if leaves[key] is UNSET]
+
+
+def _leaves(node: CN, prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in node.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, CN):
+            out.update(_leaves(value, f"{name}."))
+        else:
+            out[name] = value
+    return out

@@ -1,8 +1,8 @@
 """The DICL stages' files: deterministic bytes, written atomically.
 
 Training (``models/dicl/``, ``plots/dicl/train/``): ``model.pt`` (the network's
-state dict, memory excluded; serialised in memory first so the bytes do not
-depend on a temporary file name), ``config.json`` (the resolved settings and
+state dict, memory excluded; written by ``pipeline.checkpoint.write_state_dict``,
+so the bytes do not depend on a temporary file name), ``config.json`` (the resolved settings and
 what the data fixed), ``history.csv`` / ``history.png`` (per-epoch losses and
 learning rate) and ``pseudo_labels.csv`` (per-epoch cluster statistics).
 
@@ -14,7 +14,6 @@ and ``ranked_list.png`` (sampled queries and their top detections).
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from pipeline.checkpoint import cpu_state_dict, write_state_dict
 from pipeline.engine.history import write_history
 from pipeline.evaluation import cmc_rows, precision_recall_rows, sample_queries, write_curve
 from pipeline.evaluation.ranked_list import write_ranked_list
@@ -29,13 +29,6 @@ from pipeline.io import atomic_dir, write_csv, write_json
 from pipeline.models.dicl.evaluate import SearchEvaluation
 
 PSEUDO_PREFIX = "pseudo_"
-
-
-def state_dict_bytes(model: torch.nn.Module) -> bytes:
-    """``torch.save`` of the model's state dict into memory (archive name fixed)."""
-    buffer = io.BytesIO()
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
-    return buffer.getvalue()
 
 
 def write_training_outputs(
@@ -48,7 +41,7 @@ def write_training_outputs(
 ) -> None:
     """Write the model folder and the training plots folder (each atomically)."""
     with atomic_dir(model_dir) as tmp:
-        (tmp / "model.pt").write_bytes(state_dict_bytes(model))
+        write_state_dict(tmp / "model.pt", cpu_state_dict(model))
         write_json(tmp / "config.json", dict(config))
     losses = [{k: v for k, v in row.items() if not k.startswith(PSEUDO_PREFIX)} for row in history]
     pseudo = [

@@ -25,36 +25,36 @@ Triple = Annotated[tuple[float, float, float], Strict(False)]
 
 
 class BackboneSettings(Settings):
-    depth: Literal[18, 34, 50, 101] = 50
-    width: int = Field(64, ge=8, description="stem / res2 width; 64 is the standard ResNet")
-    norm: Literal["FrozenBN", "BN", "GN", "SyncBN"] = "FrozenBN"
-    freeze_at: int = Field(2, ge=0, le=5, description="stem + stages below this are frozen")
-    stride_in_1x1: bool = True  # caffe-style bottlenecks (MSRA weights)
-    weights: str | None = None  # local file or URL (http(s)://, detectron2://)
-    weights_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    depth: Literal[18, 34, 50, 101]
+    width: int = Field(ge=8, description="stem / res2 width; 64 is the standard ResNet")
+    norm: Literal["FrozenBN", "BN", "GN", "SyncBN"]
+    freeze_at: int = Field(ge=0, le=5, description="stem + stages below this are frozen")
+    stride_in_1x1: bool  # caffe-style bottlenecks (MSRA weights)
+    weights: str | None  # local file or URL (http(s)://, detectron2://)
+    weights_sha256: str | None = Field(pattern=r"^[0-9a-f]{64}$")
 
 
 class RpnSettings(Settings):
-    anchor_sizes: list[float] = [32.0, 64.0, 128.0, 256.0, 512.0]
-    aspect_ratios: list[float] = [1.0, 2.0, 3.0]  # height / width: tall boxes
-    pre_nms_topk_train: int = Field(12000, ge=1)
-    post_nms_topk_train: int = Field(2000, ge=1)
-    pre_nms_topk_test: int = Field(6000, ge=1)
-    post_nms_topk_test: int = Field(300, ge=1)
-    nms_thresh: float = Field(0.7, gt=0, le=1)
-    min_box_size: float = Field(8.0, ge=0)
-    batch_size_per_image: int = Field(256, ge=1)
+    anchor_sizes: list[float]
+    aspect_ratios: list[float]  # height / width: tall boxes
+    pre_nms_topk_train: int = Field(ge=1)
+    post_nms_topk_train: int = Field(ge=1)
+    pre_nms_topk_test: int = Field(ge=1)
+    post_nms_topk_test: int = Field(ge=1)
+    nms_thresh: float = Field(gt=0, le=1)
+    min_box_size: float = Field(ge=0)
+    batch_size_per_image: int = Field(ge=1)
 
 
 class RoiSettings(Settings):
-    pooler_resolution: Pair = (14, 6)
-    batch_size_per_image: int = Field(128, ge=2)
-    positive_fraction: float = Field(0.5, gt=0, le=1)
-    pos_iou: float = Field(0.6, gt=0, le=1)
-    neg_iou: float = Field(0.1, ge=0, le=1)
-    score_thresh_test: float = Field(0.05, ge=0, le=1)
-    nms_thresh_test: float = Field(0.4, gt=0, le=1)
-    detections_per_image: int = Field(100, ge=1)
+    pooler_resolution: Pair
+    batch_size_per_image: int = Field(ge=2)
+    positive_fraction: float = Field(gt=0, le=1)
+    pos_iou: float = Field(gt=0, le=1)
+    neg_iou: float = Field(ge=0, le=1)
+    score_thresh_test: float = Field(ge=0, le=1)
+    nms_thresh_test: float = Field(gt=0, le=1)
+    detections_per_image: int = Field(ge=1)
 
     @model_validator(mode="after")
     def _thresholds(self) -> RoiSettings:
@@ -64,99 +64,99 @@ class RoiSettings(Settings):
 
 
 class HeadSettings(Settings):
-    deformable: bool = True
-    num_convs: int = Field(2, ge=0)
-    conv_dim: int = Field(512, ge=1)
-    norm: Literal["BN", "SyncBN", "GN", ""] = "BN"
-    embedding_dim: int = Field(256, ge=1)
-    box_loss_weight: float = Field(10.0, ge=0)
+    deformable: bool
+    num_convs: int = Field(ge=0)
+    conv_dim: int = Field(ge=1)
+    norm: Literal["BN", "SyncBN", "GN", ""]
+    embedding_dim: int = Field(ge=1)
+    box_loss_weight: float = Field(ge=0)
 
 
 class CropSettings(Settings):
-    enabled: bool = True
-    size: Pair = (224, 96)  # height, width of each re-encoded box crop
+    enabled: bool
+    size: Pair  # height, width of each re-encoded box crop
 
 
 class ModelSettings(Settings):
-    backbone: BackboneSettings = BackboneSettings()
-    neck_deformable: bool = True
+    backbone: BackboneSettings
+    neck_deformable: bool
     # Learning-rate factor of the deformable convolutions' offset branches (mmcv: 1).
-    deform_offset_lr_factor: float = Field(1.0, ge=0)
-    pixel_mean: Triple = (103.53, 116.28, 123.675)  # BGR
-    pixel_std: Triple = (1.0, 1.0, 1.0)
-    rpn: RpnSettings = RpnSettings()
-    roi: RoiSettings = RoiSettings()
-    head: HeadSettings = HeadSettings()
-    crop: CropSettings = CropSettings()
+    deform_offset_lr_factor: float = Field(ge=0)
+    pixel_mean: Triple  # BGR
+    pixel_std: Triple
+    rpn: RpnSettings
+    roi: RoiSettings
+    head: HeadSettings
+    crop: CropSettings
 
 
 class OicSettings(Settings):
-    enabled: bool = True
-    prob: float = Field(0.5, ge=0, le=1)
-    grid: Pair = (14, 6)  # rows, columns over each box
-    cells: int = Field(2, ge=1)
+    enabled: bool
+    prob: float = Field(ge=0, le=1)
+    grid: Pair  # rows, columns over each box
+    cells: int = Field(ge=1)
 
 
 class SwitchedLoss(Settings):
-    enabled: bool = True
-    weight: float = Field(1.0, ge=0)
+    enabled: bool
+    weight: float = Field(ge=0)
 
 
 class MemoryLossSettings(SwitchedLoss):
-    temperature: float = Field(0.05, gt=0)
-    momentum: float = Field(0.2, ge=0, lt=1)
-    hard_negative_mass: float = Field(0.6, gt=0, le=1)
+    temperature: float = Field(gt=0)
+    momentum: float = Field(ge=0, lt=1)
+    hard_negative_mass: float = Field(gt=0, le=1)
 
 
 class TripletLossSettings(SwitchedLoss):
-    margin: float = Field(0.3, ge=0)
-    background_weight: float = Field(0.25, ge=0)
+    margin: float = Field(ge=0)
+    background_weight: float = Field(ge=0)
 
 
 class LossSettings(Settings):
-    memory: MemoryLossSettings = MemoryLossSettings()
-    sic_many_to_one: SwitchedLoss = SwitchedLoss()
-    sic_dense: SwitchedLoss = SwitchedLoss(weight=0.1)
-    triplet: TripletLossSettings = TripletLossSettings()
+    memory: MemoryLossSettings
+    sic_many_to_one: SwitchedLoss
+    sic_dense: SwitchedLoss
+    triplet: TripletLossSettings
 
 
 class PseudoLabelSettings(Settings):
     # Neighbour search: pipeline.clustering.neighbours.KNN_ROUTES.
-    knn: Literal["exact", "int8", "ivf"] = "exact"
-    k1: int = Field(30, ge=1)
-    k2: int = Field(6, ge=1)
-    eps: Triple = (0.68, 0.70, 0.72)
-    min_samples: int = Field(2, ge=1)
-    context: bool = True  # two boxes of one image never share a cluster
-    reliability: bool = True  # DBSCAN at three eps; unreliable members become singletons
+    knn: Literal["exact", "int8", "ivf"]
+    k1: int = Field(ge=1)
+    k2: int = Field(ge=1)
+    eps: Triple
+    min_samples: int = Field(ge=1)
+    context: bool  # two boxes of one image never share a cluster
+    reliability: bool  # DBSCAN at three eps; unreliable members become singletons
     # Epochs at the start where every slot is its own label (instance contrast) before
     # clustering starts; 0 in the paper (a commented-out option of the official ClusterHook).
-    instance_epochs: int = Field(0, ge=0)
+    instance_epochs: int = Field(ge=0)
 
 
 class TrainSettings(Settings):
-    epochs: int = Field(26, ge=1)
-    ims_per_batch: int = Field(4, ge=1, description="images per process per iteration")
-    lr: float = Field(0.001, gt=0)
-    momentum: float = Field(0.9, ge=0)
-    weight_decay: float = Field(0.0005, ge=0)
-    lr_steps: list[int] = [16, 22]  # epochs
-    gamma: float = Field(0.1, gt=0)
-    warmup_iters: int = Field(2242, ge=0)
-    warmup_factor: float = Field(0.005, gt=0, le=1)
-    grad_clip: float | None = Field(10.0, gt=0)
+    epochs: int = Field(ge=1)
+    ims_per_batch: int = Field(ge=1, description="images per process per iteration")
+    lr: float = Field(gt=0)
+    momentum: float = Field(ge=0)
+    weight_decay: float = Field(ge=0)
+    lr_steps: list[int]  # epochs
+    gamma: float = Field(gt=0)
+    warmup_iters: int = Field(ge=0)
+    warmup_factor: float = Field(gt=0, le=1)
+    grad_clip: float | None = Field(gt=0)
     # (long side, short side) pairs, one drawn per image (keep aspect ratio).
-    scales: list[Pair] = [(667, 400), (1000, 600), (1333, 800), (1500, 900), (1666, 1000)]
-    flip: bool = True
-    num_workers: int = Field(0, ge=0)
-    memory_size: int | None = Field(None, ge=1, description="expected number of training boxes")
+    scales: list[Pair]
+    flip: bool
+    num_workers: int = Field(ge=0)
+    memory_size: int | None = Field(ge=1, description="expected number of training boxes")
 
 
 class TestSettings(Settings):
-    scale: Pair = (1500, 900)  # (long side, short side)
-    search_score_thresh: float = Field(0.5, ge=0, le=1)
-    gallery_size: int = Field(100, ge=1)  # CUHK-SYSU headline gallery
-    ranked_list_queries: int = Field(4, ge=0)
+    scale: Pair  # (long side, short side)
+    search_score_thresh: float = Field(ge=0, le=1)
+    gallery_size: int = Field(ge=1)  # CUHK-SYSU headline gallery
+    ranked_list_queries: int = Field(ge=0)
 
 
 class ValidationSettings(Settings):
@@ -167,21 +167,21 @@ class ValidationSettings(Settings):
     appearance of a drawn identity is a query, the other held-out scenes its gallery.
     """
 
-    ids: int = Field(0, ge=0, description="training identities held out with their scenes")
-    every_epochs: int = Field(1, ge=1, description="validate after every n-th and the last epoch")
+    ids: int = Field(ge=0, description="training identities held out with their scenes")
+    every_epochs: int = Field(ge=1, description="validate after every n-th and the last epoch")
 
 
 class DiclSettings(Settings):
     """The ``dicl`` section as composed into params.yaml."""
 
     dataset: str
-    model: ModelSettings = ModelSettings()
-    oic: OicSettings = OicSettings()
-    loss: LossSettings = LossSettings()
-    pseudo_labels: PseudoLabelSettings = PseudoLabelSettings()
-    train: TrainSettings = TrainSettings()
-    test: TestSettings = TestSettings()
-    validation: ValidationSettings = ValidationSettings()
+    model: ModelSettings
+    oic: OicSettings
+    loss: LossSettings
+    pseudo_labels: PseudoLabelSettings
+    train: TrainSettings
+    test: TestSettings
+    validation: ValidationSettings
 
     @model_validator(mode="after")
     def _consistent(self) -> DiclSettings:

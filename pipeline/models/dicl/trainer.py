@@ -25,7 +25,12 @@ from detectron2.solver.build import get_default_optimizer_params
 from detectron2.utils import comm
 from torch.nn.parallel import DistributedDataParallel
 
-from pipeline.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from pipeline.checkpoint import (
+    CHECKPOINT_NAME,
+    arm_kill_trigger,
+    load_checkpoint,
+    save_checkpoint,
+)
 from pipeline.models.dicl.data import PersonSearchMapper, TrainingSet
 from pipeline.models.dicl.hooks import (
     EpochDataHook,
@@ -217,5 +222,6 @@ def train_dicl(
         ]
     )
     if start_iter < cfg.SOLVER.MAX_ITER:
+        arm_kill_trigger()  # tests only: see checkpoint.KILL_AFTER_STEP_ENV
         trainer.train(start_iter, cfg.SOLVER.MAX_ITER)
     return trainer.bare_model, trainer.history

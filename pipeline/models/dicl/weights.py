@@ -3,9 +3,10 @@
 The paper starts from ImageNet weights (``open-mmlab://detectron2/resnet50_caffe``,
 i.e. detectron2's MSRA ``R-50.pkl``). Accepted sources:
 
-* a local path or an ``http(s)://`` URL (downloaded once with pooch into
-  ``~/.cache/pipeline/weights``, checked against ``sha256`` when given);
-* a ``detectron2://`` URL (detectron2's model zoo, fetched by its PathManager).
+* a local path or an ``http(s)://`` URL (fetched, cached and checked against
+  ``sha256`` when given by ``pipeline.weights``, as every track's weights are);
+* a ``detectron2://`` URL: detectron2's model zoo, the same file under
+  :data:`DETECTRON2_ZOO` (as detectron2's PathManager maps it), fetched likewise.
 
 Formats: detectron2 / Caffe2 pickles (``.pkl``) go through detectron2's
 ``DetectionCheckpointer`` (Caffe2 name conversion), but are unpickled by
@@ -29,10 +30,12 @@ from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.checkpoint.c2_model_loading import align_and_update_state_dicts
 
 from pipeline.checkpoint import load_weights, load_weights_pickle
+from pipeline.weights import fetch_weights
 
 log = logging.getLogger(__name__)
 
-CACHE_DIR = Path.home() / ".cache" / "pipeline" / "weights"
+# Where ``detectron2://<name>`` lives (detectron2.utils.file_io.Detectron2Handler).
+DETECTRON2_ZOO = "https://dl.fbaipublicfiles.com/detectron2/"
 
 _TORCHVISION_RULES = [
     (re.compile(r"^layer(\d)\."), lambda m: f"res{int(m.group(1)) + 1}."),
@@ -79,35 +82,17 @@ class SafeDetectionCheckpointer(DetectionCheckpointer):
 
 
 def local_weights_file(source: str, sha256: str | None = None) -> Path:
-    """A local copy of ``source`` (path, http(s) URL or detectron2:// URL)."""
-    if source.startswith(("http://", "https://")):
-        import pooch
+    """A local, verified copy of ``source`` (path, http(s) URL or detectron2:// URL).
 
-        name = Path(source.split("?")[0]).name or "weights"
-        return Path(
-            pooch.retrieve(
-                source,
-                known_hash=f"sha256:{sha256}" if sha256 else None,
-                fname=name,
-                path=CACHE_DIR,
-                progressbar=False,
-            )
-        )
+    Raises:
+        FileNotFoundError: a local path that does not exist.
+        ValueError: a file whose sha256 does not match the pinned one, or a failed download.
+    """
     if source.startswith("detectron2://"):
-        from detectron2.utils.file_io import PathManager
-
-        path = Path(PathManager.get_local_path(source))
-    else:
-        path = Path(source)
-    if not path.is_file():
-        raise FileNotFoundError(f"{source}: backbone weights file not found")
-    if sha256:
-        import hashlib
-
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        if digest != sha256:
-            raise ValueError(f"{source}: sha256 {digest} does not match the pinned {sha256}")
-    return path
+        source = DETECTRON2_ZOO + source[len("detectron2://") :]
+    return fetch_weights(
+        source, sha256=sha256 or None, setting="model.backbone.weights", progressbar=False
+    )
 
 
 def load_backbone_weights(

@@ -13,7 +13,8 @@ removed per query): ``mAP``, ``rank1``, ``rank5``, ``rank10``, ``mINP`` for
   Euclidean, with the same camera term so that only the descriptor differs.
 
 Also written: CMC curves of the three (``cmc.csv``, for ``dvc plots``) and
-ranked-list pictures of a seeded sample of queries.
+ranked-list pictures of a seeded sample of queries. The frame (prefixes, curves,
+ranked lists) is the one DCLNet shares: ``pipeline.evaluation.baselines``.
 """
 
 from __future__ import annotations
@@ -26,10 +27,15 @@ import numpy as np
 import torch
 
 from pipeline.checkpoint import load_weights
-from pipeline.evaluation.curves import cmc_rows, write_curve
-from pipeline.evaluation.ranked_list import sample_queries, write_ranked_list
-from pipeline.evaluation.reid import evaluate_rank
-from pipeline.io import atomic_dir, write_json
+from pipeline.evaluation.baselines import (
+    Scored,
+    TopK,
+    score_baselines,
+    write_eval_plots,
+    write_ranked_sample,
+)
+from pipeline.evaluation.reid import evaluate_rank, headline_metrics
+from pipeline.io import write_json
 from pipeline.models.color_histogram import color_histogram_features
 from pipeline.models.scl.data import loader, test_dataset
 from pipeline.models.scl.network import build_net_for, pretrained_path
@@ -92,40 +98,6 @@ def histogram_distance_blocks(
         yield (torch.cdist(q, g) + camera_penalty * same.float()).numpy()
 
 
-class _TopK:
-    """Pass distance blocks through while keeping each query's top-k valid gallery items."""
-
-    def __init__(self, blocks, q_pids, g_pids, q_cams, g_cams, k: int) -> None:
-        self.blocks, self.k = blocks, k
-        self.q_pids, self.g_pids, self.q_cams, self.g_cams = q_pids, g_pids, q_cams, g_cams
-        self.ranked: list[np.ndarray] = []
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        start = 0
-        for block in self.blocks:
-            rows = slice(start, start + block.shape[0])
-            # Same id + same camera is not a valid match (the protocol): not shown either.
-            junk = (self.q_pids[rows, None] == self.g_pids[None]) & (
-                self.q_cams[rows, None] == self.g_cams[None]
-            )
-            order = np.argsort(np.where(junk, np.inf, block), axis=1, kind="stable")
-            self.ranked.append(order[:, : self.k])
-            start += block.shape[0]
-            yield block
-
-
-def summary(result: dict, prefix: str = "") -> dict[str, float]:
-    """The track's flat metric keys from an ``evaluate_rank`` result."""
-    cmc = result["cmc"]
-    return {
-        f"{prefix}mAP": float(result["mAP"]),
-        f"{prefix}mINP": float(result["mINP"]),
-        f"{prefix}rank1": float(cmc[0]),
-        f"{prefix}rank5": float(cmc[min(4, len(cmc) - 1)]),
-        f"{prefix}rank10": float(cmc[min(9, len(cmc) - 1)]),
-    }
-
-
 def load_trained_config(model_dir: str | Path) -> tuple[SCLSettings, int]:
     """The settings and seed the model in ``model_dir`` was trained with."""
     path = Path(model_dir) / "config.json"
@@ -182,59 +154,56 @@ def evaluate_scl(
             out.append((g, loc))
         return out[0], out[1]
 
-    def rank(blocks, prefix: str, top: _TopK | None = None) -> tuple[dict[str, float], np.ndarray]:
-        result = evaluate_rank(
-            top if top is not None else blocks, q_pids, g_pids, q_cams, g_cams, ev.max_rank
-        )
-        return summary(result, prefix), result["cmc"]
+    def score(blocks, details=None) -> Scored:
+        result = evaluate_rank(blocks, q_pids, g_pids, q_cams, g_cams, ev.max_rank)
+        return Scored(headline_metrics(result, ranks=(1, 5, 10)), result["cmc"], details)
 
-    trained = build_net_for(trained_settings, None, seed)
-    trained.load_state_dict(load_weights(Path(model_dir) / "model.pt"))
-    qf, gf = features(trained)
-    top = _TopK(
-        mixed_distance_blocks(
+    def mixed(net) -> Iterator[np.ndarray]:
+        qf, gf = features(net)
+        return mixed_distance_blocks(
             qf, gf, q_cams, g_cams, lambda_g=ev.lambda_g, camera_penalty=ev.camera_penalty
-        ),
-        q_pids,
-        g_pids,
-        q_cams,
-        g_cams,
-        RANKED_TOP_K,
-    )
-    metrics, cmc = rank(None, "", top)
+        )
 
-    init = build_net_for(
-        trained_settings, pretrained_path(trained_settings, runtime, pretrained_cache), seed
-    )
-    qf0, gf0 = features(init)
-    init_metrics, init_cmc = rank(
-        mixed_distance_blocks(
-            qf0, gf0, q_cams, g_cams, lambda_g=ev.lambda_g, camera_penalty=ev.camera_penalty
-        ),
-        "init_",
-    )
+    def junk(rows: slice) -> np.ndarray:
+        """Same id and same camera: not a valid match (the protocol), not shown either."""
+        return (q_pids[rows, None] == g_pids[None]) & (q_cams[rows, None] == g_cams[None])
+
+    def trained_score() -> Scored:
+        trained = build_net_for(trained_settings, None, seed)
+        trained.load_state_dict(load_weights(Path(model_dir) / "model.pt"))
+        top = TopK(mixed(trained), junk, RANKED_TOP_K)  # the ranked lists, while ranking
+        return score(top, details=top)
+
+    def init_score() -> Scored:
+        weights = pretrained_path(trained_settings, runtime, pretrained_cache)
+        return score(mixed(build_net_for(trained_settings, weights, seed)))
+
     root = Path(root)
-    qh = color_histogram_features([root / p for p in query.paths])
-    gh = color_histogram_features([root / p for p in gallery.paths])
-    hist_metrics, hist_cmc = rank(
-        histogram_distance_blocks(qh, gh, q_cams, g_cams, camera_penalty=ev.camera_penalty), "hist_"
-    )
-    metrics.update(init_metrics)
-    metrics.update(hist_metrics)
-    write_json(metrics_path, metrics)
 
-    with atomic_dir(plots_dir) as tmp:
-        write_curve(tmp / "cmc.csv", cmc_rows({"scl": cmc, "init": init_cmc, "hist": hist_cmc}))
-        ranked = np.concatenate(top.ranked)
-        correct = q_pids[:, None] == g_pids[ranked]
-        if ev.ranked_lists > 0:
-            write_ranked_list(
-                tmp / "ranked_lists.png",
-                [root / p for p in query.paths],
-                [root / p for p in gallery.paths],
-                ranked,
-                correct,
-                queries=sample_queries(len(query), ev.ranked_lists, seed).tolist(),
-                top_k=RANKED_TOP_K,
-            )
-    return metrics
+    def hist_score() -> Scored:
+        qh = color_histogram_features([root / p for p in query.paths])
+        gh = color_histogram_features([root / p for p in gallery.paths])
+        return score(
+            histogram_distance_blocks(qh, gh, q_cams, g_cams, camera_penalty=ev.camera_penalty)
+        )
+
+    scores = score_baselines(
+        "scl", {"model": trained_score, "init": init_score, "hist": hist_score}
+    )
+    write_json(metrics_path, scores.metrics)
+
+    def draw(folder: Path) -> None:
+        ranked = scores.details["model"].ranking()
+        write_ranked_sample(
+            folder / "ranked_lists.png",
+            [root / p for p in query.paths],
+            [root / p for p in gallery.paths],
+            ranked,
+            q_pids[:, None] == g_pids[ranked],
+            count=ev.ranked_lists,
+            seed=seed,
+            top_k=RANKED_TOP_K,
+        )
+
+    write_eval_plots(plots_dir, scores.curves, draw)
+    return scores.metrics

@@ -22,15 +22,15 @@ SUPPORTED_LAYOUTS = ("market1501", "dukemtmc", "msmt17")
 
 
 class ModelSettings(Settings):
-    backbone: Literal["resnet18", "resnet34", "resnet50"] = "resnet50"
-    width: float = Field(1.0, gt=0.0, le=1.0)
+    backbone: Literal["resnet18", "resnet34", "resnet50"]
+    width: float = Field(gt=0.0, le=1.0)
     # ImageNet weights: a local file, an http(s) URL (cached) or null (random init).
-    pretrained: str | None = None
-    pretrained_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
-    last_stride: Literal[1, 2] = 1
-    global_dim: int = Field(2048, ge=1)
-    num_stripes: int = Field(8, ge=1)
-    local_dim: int = Field(256, ge=1)
+    pretrained: str | None
+    pretrained_sha256: str | None = Field(pattern=r"^[0-9a-f]{64}$")
+    last_stride: Literal[1, 2]
+    global_dim: int = Field(ge=1)
+    num_stripes: int = Field(ge=1)
+    local_dim: int = Field(ge=1)
 
     @model_validator(mode="after")
     def _mixture_dims(self) -> ModelSettings:
@@ -46,63 +46,63 @@ class ModelSettings(Settings):
 
 
 class DataSettings(Settings):
-    height: int = Field(256, ge=16)
-    width: int = Field(128, ge=8)
-    flip: float = Field(0.5, ge=0.0, le=1.0)
-    pad: int = Field(0, ge=0)
-    erasing: float = Field(0.0, ge=0.0, le=1.0)
-    batch_size: int = Field(8, ge=1)
-    test_batch_size: int = Field(128, ge=1)
-    num_workers: int = Field(0, ge=0)
+    height: int = Field(ge=16)
+    width: int = Field(ge=8)
+    flip: float = Field(ge=0.0, le=1.0)
+    pad: int = Field(ge=0)
+    erasing: float = Field(ge=0.0, le=1.0)
+    batch_size: int = Field(ge=1)
+    test_batch_size: int = Field(ge=1)
+    num_workers: int = Field(ge=0)
 
 
 class TrainSettings(Settings):
-    epochs: int = Field(40, ge=1)
-    lr: float = Field(0.001, gt=0.0)
-    momentum: float = Field(0.9, ge=0.0, lt=1.0)
-    nesterov: bool = True
-    weight_decay: float = Field(5e-4, ge=0.0)
-    lr_steps: list[int] = Field(default_factory=list)
-    lr_gamma: float = Field(0.1, gt=0.0, le=1.0)
-    warmup_epochs: int = Field(3, ge=0)
+    epochs: int = Field(ge=1)
+    lr: float = Field(gt=0.0)
+    momentum: float = Field(ge=0.0, lt=1.0)
+    nesterov: bool
+    weight_decay: float = Field(ge=0.0)
+    lr_steps: list[int]
+    lr_gamma: float = Field(gt=0.0, le=1.0)
+    warmup_epochs: int = Field(ge=0)
 
 
 class MemorySettings(Settings):
-    momentum: float = Field(0.5, ge=0.0, lt=1.0)
-    cluster_momentum: float = Field(0.5, ge=0.0, lt=1.0)
+    momentum: float = Field(ge=0.0, lt=1.0)
+    cluster_momentum: float = Field(ge=0.0, lt=1.0)
 
 
 class SelectionSettings(Settings):
-    lambda_g: float = Field(0.5, ge=0.0, le=1.0)
-    camera_penalty: float = Field(0.05, ge=0.0)
-    num_positives: int = Field(7, ge=0)
-    num_negatives: int = Field(500, ge=1)
+    lambda_g: float = Field(ge=0.0, le=1.0)
+    camera_penalty: float = Field(ge=0.0)
+    num_positives: int = Field(ge=0)
+    num_negatives: int = Field(ge=1)
 
 
 class LossSettings(Settings):
-    temperature: float = Field(0.1, gt=0.0)
-    self_weight: float = Field(0.5, ge=0.0, le=1.0)
-    neighbour_scale: float = Field(1.75, ge=0.0)
-    local_weight: float = Field(0.5, ge=0.0, le=1.0)
-    cluster_weight: float = Field(1.0, ge=0.0)
-    cluster_temperature: float = Field(0.05, gt=0.0)
+    temperature: float = Field(gt=0.0)
+    self_weight: float = Field(ge=0.0, le=1.0)
+    neighbour_scale: float = Field(ge=0.0)
+    local_weight: float = Field(ge=0.0, le=1.0)
+    cluster_weight: float = Field(ge=0.0)
+    cluster_temperature: float = Field(gt=0.0)
 
 
 class ClusteringSettings(Settings):
-    method: Literal["dbscan", "hdbscan"] = "dbscan"
+    method: Literal["dbscan", "hdbscan"]
     # Neighbour search: pipeline.clustering.neighbours.KNN_ROUTES.
-    knn: Literal["exact", "int8", "ivf"] = "exact"
-    k1: int = Field(30, ge=1)
-    k2: int = Field(6, ge=1)
-    eps: float = Field(0.6, gt=0.0, le=1.0)
-    min_samples: int = Field(4, ge=1)
+    knn: Literal["exact", "int8", "ivf"]
+    k1: int = Field(ge=1)
+    k2: int = Field(ge=1)
+    eps: float = Field(gt=0.0, le=1.0)
+    min_samples: int = Field(ge=1)
 
 
 class EvalSettings(Settings):
-    lambda_g: float = Field(0.5, ge=0.0, le=1.0)
-    camera_penalty: float = Field(0.05, ge=0.0)
-    max_rank: int = Field(50, ge=10)
-    ranked_lists: int = Field(6, ge=0)
+    lambda_g: float = Field(ge=0.0, le=1.0)
+    camera_penalty: float = Field(ge=0.0)
+    max_rank: int = Field(ge=10)
+    ranked_lists: int = Field(ge=0)
 
 
 class ValidationSettings(Settings):
@@ -110,25 +110,25 @@ class ValidationSettings(Settings):
     settings on (never on test data). Their first image per camera is a query, the
     rest the gallery (Market-1501 protocol). [] = off, the paper's setting."""
 
-    pids: list[int] = Field(default_factory=list)
+    pids: list[int]
     # Score them after every ``every`` epochs (0: after the last epoch only).
-    every: int = Field(0, ge=0)
+    every: int = Field(ge=0)
 
 
 class SCLSettings(Settings):
     """The ``scl`` section as composed into params.yaml."""
 
     dataset: str
-    mode: Literal["cluster", "knn"] = "cluster"
-    model: ModelSettings = ModelSettings()
-    data: DataSettings = DataSettings()
-    train: TrainSettings = TrainSettings()
-    memory: MemorySettings = MemorySettings()
-    selection: SelectionSettings = SelectionSettings()
-    loss: LossSettings = LossSettings()
-    clustering: ClusteringSettings = ClusteringSettings()
-    eval: EvalSettings = EvalSettings()
-    validation: ValidationSettings = ValidationSettings()
+    mode: Literal["cluster", "knn"]
+    model: ModelSettings
+    data: DataSettings
+    train: TrainSettings
+    memory: MemorySettings
+    selection: SelectionSettings
+    loss: LossSettings
+    clustering: ClusteringSettings
+    eval: EvalSettings
+    validation: ValidationSettings
 
     @model_validator(mode="after")
     def _schedule(self) -> SCLSettings:

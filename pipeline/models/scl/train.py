@@ -18,14 +18,12 @@ Resume state lives in ``checkpoint.resume_dir(model_dir)`` and is removed on suc
 from __future__ import annotations
 
 import hashlib
-import io
 from collections.abc import Callable
 from pathlib import Path
 
-import torch
 import torch.distributed as dist
 
-from pipeline.checkpoint import clear_resume, resume_dir, run_fingerprint
+from pipeline.checkpoint import clear_resume, resume_dir, run_fingerprint, write_state_dict
 from pipeline.engine.epoch_loop import EpochLoop
 from pipeline.engine.history import write_history
 from pipeline.io import atomic_dir, dumps_json, write_csv
@@ -35,14 +33,6 @@ from pipeline.models.scl.settings import SCLSettings
 from pipeline.models.scl.trainer import SCLTrainer
 from pipeline.models.scl.validation import Validator
 from pipeline.runtime import Runtime
-
-
-def state_dict_bytes(state: dict) -> bytes:
-    """``torch.save`` into memory: the archive's inner name is then fixed ("archive"),
-    not derived from a temporary file name, so equal weights give equal bytes."""
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    return buf.getvalue()
 
 
 def train_scl(
@@ -142,7 +132,7 @@ def _write_model_dir(
         last = {k: v for k, v in history[-1].items() if k.startswith("val_")} if history else {}
         config["validation"] = {**baselines, **last}
     with atomic_dir(model_dir) as tmp:
-        (tmp / "model.pt").write_bytes(state_dict_bytes(trainer.net.state_dict()))
+        write_state_dict(tmp / "model.pt", trainer.net.state_dict())
         (tmp / "config.json").write_text(dumps_json(config), encoding="utf-8")
         rounds_dir = tmp / "pseudo_labels"
         rounds_dir.mkdir()

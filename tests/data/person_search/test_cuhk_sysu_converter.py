@@ -15,11 +15,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
-from ps_fakes import struct_array, write_cuhk_sysu, write_jpeg, write_truncated_jpeg
 
 from pipeline.data.converters import cuhk_sysu
 from pipeline.data.converters._mat import records, struct_records
 from pipeline.data.errors import DataError
+from tests.data.person_search.ps_fakes import (
+    struct_array,
+    write_cuhk_sysu,
+    write_jpeg,
+    write_truncated_jpeg,
+)
 
 PREFIX = "raw/cuhk_sysu/dataset/Image/SSM"
 

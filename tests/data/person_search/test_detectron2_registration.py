@@ -10,13 +10,13 @@ pytest.importorskip("detectron2")
 
 from detectron2.data import DatasetCatalog, MetadataCatalog  # noqa: E402
 from detectron2.structures import BoxMode  # noqa: E402
-from test_prw_converter import PREFIX, _convert, _fake  # noqa: E402
 
 from pipeline.data.detectron2 import (  # noqa: E402
     load_person_search_dicts,
     register_person_search,
 )
 from pipeline.data.errors import DataError  # noqa: E402
+from tests.data.person_search.test_prw_converter import PREFIX, _convert, _fake  # noqa: E402
 
 
 @pytest.fixture()

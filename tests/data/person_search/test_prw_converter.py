@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
-from ps_fakes import write_jpeg, write_prw, write_truncated_jpeg
 
 from pipeline.data.converters import prw
 from pipeline.data.errors import DataError
+from tests.data.person_search.ps_fakes import write_jpeg, write_prw, write_truncated_jpeg
 
 PREFIX = "raw/prw/PRW-v16.04.20/frames"
 TRAIN = {"c1s1_000100": (64, 48), "c2s1_000200": (64, 48)}

@@ -8,10 +8,13 @@ from typing import NamedTuple
 import pytest
 
 from pipeline.data.synthetic import render
+from tests.real_config import render_params
 
-# Sizes small enough for seconds on a 2-core machine, large enough for stable metrics.
+# Sizes small enough for seconds on a 2-core machine, large enough for stable metrics:
+# changes to conf/'s synthetic worlds (tests.real_config.render_params).
 MARKET = {
     "seed": 0,
+    "num_val_ids": 0,
     "num_train_ids": 4,
     "num_test_ids": 30,
     "num_distractors": 20,
@@ -46,37 +49,40 @@ class World(NamedTuple):
 @pytest.fixture(scope="session")
 def market_world(tmp_path_factory: pytest.TempPathFactory) -> World:
     root = tmp_path_factory.mktemp("synthetic") / "market1501"
-    return World(root, render("market1501", MARKET, root))
+    return World(root, render("market1501", render_params("market1501", MARKET), root))
 
 
 @pytest.fixture(scope="session")
 def sysu_world(tmp_path_factory: pytest.TempPathFactory) -> World:
     root = tmp_path_factory.mktemp("synthetic") / "sysu_mm01"
-    return World(root, render("sysu_mm01", SYSU, root))
+    return World(root, render("sysu_mm01", render_params("sysu_mm01", SYSU), root))
 
 
 @pytest.fixture(scope="session")
 def sysu_thermal_world(tmp_path_factory: pytest.TempPathFactory) -> World:
     """The SYSU world with thermal cameras (``infrared_band: thermal``; the default is near)."""
     root = tmp_path_factory.mktemp("synthetic") / "sysu_mm01_thermal"
-    return World(root, render("sysu_mm01", {**SYSU, "infrared_band": "thermal"}, root))
+    return World(
+        root,
+        render("sysu_mm01", render_params("sysu_mm01", {**SYSU, "infrared_band": "thermal"}), root),
+    )
 
 
 @pytest.fixture(scope="session")
 def cuhk_world(tmp_path_factory: pytest.TempPathFactory) -> World:
     root = tmp_path_factory.mktemp("synthetic") / "cuhk_sysu"
-    return World(root, render("cuhk_sysu", CUHK, root))
+    return World(root, render("cuhk_sysu", render_params("cuhk_sysu", CUHK), root))
 
 
 @pytest.fixture(scope="session")
 def regdb_world(tmp_path_factory: pytest.TempPathFactory) -> World:
     """12 identities of 4 visible-thermal pairs; the ten splits are lists only."""
     root = tmp_path_factory.mktemp("synthetic") / "regdb"
-    return World(root, render("regdb", REGDB, root))
+    return World(root, render("regdb", render_params("regdb", REGDB), root))
 
 
 @pytest.fixture(scope="session")
 def regdb_sanity_world(tmp_path_factory: pytest.TempPathFactory) -> World:
     """40 identities of 6 visible-thermal pairs: 20 test identities in each split."""
     root = tmp_path_factory.mktemp("synthetic") / "regdb_sanity"
-    return World(root, render("regdb", REGDB_SANITY, root))
+    return World(root, render("regdb", render_params("regdb", REGDB_SANITY), root))

@@ -15,6 +15,7 @@ from pipeline.data.synthetic import render
 from pipeline.data.synthetic.matfile import HEADER_BYTES, HEADER_TEXT
 from pipeline.data.synthetic.parallel import PROCESSES_ENV, default_processes, ordered_map
 from pipeline.params import ParamsError
+from tests.real_config import render_params
 
 TINY = {
     "market1501": {
@@ -24,6 +25,7 @@ TINY = {
         "max_images_per_camera": 2,
         "num_distractors": 2,
         "num_junk": 2,
+        "num_val_ids": 0,
     },
     "cuhk_sysu": {
         "num_train_scenes": 4,
@@ -60,9 +62,9 @@ def test_processes_change_nothing_but_the_time(
 ) -> None:
     """Units render on forked workers; the files and counts equal a one-process render."""
     monkeypatch.setenv(PROCESSES_ENV, "1")
-    alone = render(layout, {"seed": 5, **TINY[layout]}, tmp_path / "one")
+    alone = render(layout, render_params(layout, {"seed": 5, **TINY[layout]}), tmp_path / "one")
     monkeypatch.setenv(PROCESSES_ENV, "3")
-    shared = render(layout, {"seed": 5, **TINY[layout]}, tmp_path / "three")
+    shared = render(layout, render_params(layout, {"seed": 5, **TINY[layout]}), tmp_path / "three")
     assert shared == alone
     assert _digest(tmp_path / "three") == _digest(tmp_path / "one")
 
@@ -88,9 +90,9 @@ def test_bad_process_count_names_the_variable(monkeypatch: pytest.MonkeyPatch) -
 
 @pytest.mark.parametrize("layout", sorted(TINY))
 def test_same_seed_same_bytes_other_seed_differs(layout: str, tmp_path: Path) -> None:
-    first = render(layout, {"seed": 3, **TINY[layout]}, tmp_path / "a")
-    again = render(layout, {"seed": 3, **TINY[layout]}, tmp_path / "b")
-    render(layout, {"seed": 4, **TINY[layout]}, tmp_path / "c")
+    first = render(layout, render_params(layout, {"seed": 3, **TINY[layout]}), tmp_path / "a")
+    again = render(layout, render_params(layout, {"seed": 3, **TINY[layout]}), tmp_path / "b")
+    render(layout, render_params(layout, {"seed": 4, **TINY[layout]}), tmp_path / "c")
     assert first == again
     digest_a, digest_b, digest_c = (_digest(tmp_path / n) for n in "abc")
     assert digest_a == digest_b
@@ -102,7 +104,9 @@ def test_same_seed_same_bytes_other_seed_differs(layout: str, tmp_path: Path) ->
 
 
 def test_market_layout_names_sizes_and_counts(tmp_path: Path) -> None:
-    counts = render("market1501", {"seed": 0, **TINY["market1501"]}, tmp_path)
+    counts = render(
+        "market1501", render_params("market1501", {"seed": 0, **TINY["market1501"]}), tmp_path
+    )
     folders = {
         name: sorted((tmp_path / name).iterdir())
         for name in ("bounding_box_train", "bounding_box_test", "query")
@@ -131,9 +135,13 @@ def test_market_layout_names_sizes_and_counts(tmp_path: Path) -> None:
 
 
 def test_market_validation_ids_are_added_and_change_nothing_else(tmp_path: Path) -> None:
-    plain = render("market1501", {"seed": 0, **TINY["market1501"]}, tmp_path / "a")
+    plain = render(
+        "market1501", render_params("market1501", {"seed": 0, **TINY["market1501"]}), tmp_path / "a"
+    )
     counts = render(
-        "market1501", {"seed": 0, **TINY["market1501"], "num_val_ids": 2}, tmp_path / "b"
+        "market1501",
+        render_params("market1501", {"seed": 0, **TINY["market1501"], "num_val_ids": 2}),
+        tmp_path / "b",
     )
     before, after = _digest(tmp_path / "a"), _digest(tmp_path / "b")
     assert {k: after[k] for k in before} == before  # every other image byte-identical
@@ -146,7 +154,9 @@ def test_market_validation_ids_are_added_and_change_nothing_else(tmp_path: Path)
 
 
 def test_sysu_layout_ids_cameras_and_infrared(tmp_path: Path) -> None:
-    counts = render("sysu_mm01", {"seed": 0, **TINY["sysu_mm01"]}, tmp_path)
+    counts = render(
+        "sysu_mm01", render_params("sysu_mm01", {"seed": 0, **TINY["sysu_mm01"]}), tmp_path
+    )
     ids = {}
     for split in ("train", "val", "test"):
         text = (tmp_path / "exp" / f"{split}_id.txt").read_text()
@@ -174,7 +184,9 @@ def test_sysu_layout_ids_cameras_and_infrared(tmp_path: Path) -> None:
 
 
 def test_regdb_layout_pairs_names_and_splits(tmp_path: Path) -> None:
-    counts = render("regdb", {"seed": 0, "num_ids": 6, "images_per_id": 3}, tmp_path)
+    counts = render(
+        "regdb", render_params("regdb", {"seed": 0, "num_ids": 6, "images_per_id": 3}), tmp_path
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["Thermal", "Visible", "idx"]
     pairs = {}
     for folder, letter, size in (("Visible", "v", (64, 128)), ("Thermal", "t", (56, 112))):
@@ -232,7 +244,9 @@ def test_regdb_layout_pairs_names_and_splits(tmp_path: Path) -> None:
 
 
 def test_cuhk_mat_files_read_like_the_real_ones(tmp_path: Path) -> None:
-    counts = render("cuhk_sysu", {"seed": 0, **TINY["cuhk_sysu"]}, tmp_path)
+    counts = render(
+        "cuhk_sysu", render_params("cuhk_sysu", {"seed": 0, **TINY["cuhk_sysu"]}), tmp_path
+    )
     ann = tmp_path / "annotation"
     raw = (ann / "Images.mat").read_bytes()
     assert raw[:HEADER_BYTES] == HEADER_TEXT.ljust(HEADER_BYTES, b" ")
@@ -290,25 +304,67 @@ def test_cuhk_mat_files_read_like_the_real_ones(tmp_path: Path) -> None:
 def test_render_reports_bad_params_under_the_prefix(tmp_path: Path) -> None:
     with pytest.raises(ParamsError, match=r"datasets\.x\.render: layout 'prw' cannot be rendered"):
         render("prw", {}, tmp_path, prefix="datasets.x.render")
+    # No defaults in code: the sizes come from conf/ (tests/test_defaults.py).
+    with pytest.raises(
+        ParamsError, match=r"datasets\.x\.render\.num_junk: required key is missing"
+    ):
+        render("market1501", {"seed": 0}, tmp_path, prefix="datasets.x.render")
     with pytest.raises(ParamsError, match=r"datasets\.x\.render\.num_cams: unknown key"):
-        render("market1501", {"num_cams": 3}, tmp_path, prefix="datasets.x.render")
+        render(
+            "market1501",
+            render_params("market1501", {"num_cams": 3}),
+            tmp_path,
+            prefix="datasets.x.render",
+        )
     with pytest.raises(
         ParamsError, match=r"min_cameras_per_id \(5\) is larger than max_cameras_per_id \(4\)"
     ):
-        render("market1501", {"min_cameras_per_id": 5}, tmp_path, prefix="datasets.x.render")
+        render(
+            "market1501",
+            render_params("market1501", {"min_cameras_per_id": 5}),
+            tmp_path,
+            prefix="datasets.x.render",
+        )
     with pytest.raises(ParamsError, match=r"datasets\.x\.render\.seed: value -1 not allowed"):
-        render("sysu_mm01", {"seed": -1}, tmp_path, prefix="datasets.x.render")
+        render(
+            "sysu_mm01",
+            render_params("sysu_mm01", {"seed": -1}),
+            tmp_path,
+            prefix="datasets.x.render",
+        )
     with pytest.raises(
         ParamsError, match=r"gallery_sizes: 150 must lie in 1\.\.num_test_scenes-1 \(149\)"
     ):
-        render("cuhk_sysu", {"gallery_sizes": [50, 150]}, tmp_path, prefix="datasets.x.render")
+        render(
+            "cuhk_sysu",
+            render_params("cuhk_sysu", {"gallery_sizes": [50, 150]}),
+            tmp_path,
+            prefix="datasets.x.render",
+        )
     with pytest.raises(ParamsError, match=r"num_train_ids x max_appearances \(400 x 3\) exceeds"):
-        render("cuhk_sysu", {"num_train_ids": 400}, tmp_path, prefix="datasets.x.render")
+        render(
+            "cuhk_sysu",
+            render_params("cuhk_sysu", {"num_train_ids": 400}),
+            tmp_path,
+            prefix="datasets.x.render",
+        )
     with pytest.raises(
         ParamsError, match=r"datasets\.x\.render\.num_ids: .*num_ids \(13\) must be even"
     ):
-        render("regdb", {"num_ids": 13}, tmp_path, prefix="datasets.x.render")
+        render(
+            "regdb", render_params("regdb", {"num_ids": 13}), tmp_path, prefix="datasets.x.render"
+        )
     with pytest.raises(ParamsError, match=r"datasets\.x\.render\.jpeg_quality: .*BMP"):
-        render("regdb", {"jpeg_quality": 90}, tmp_path, prefix="datasets.x.render")
+        render(
+            "regdb",
+            render_params("regdb", {"jpeg_quality": 90}),
+            tmp_path,
+            prefix="datasets.x.render",
+        )
     with pytest.raises(ParamsError, match=r"num_ids x images_per_id \(10000 x 10\) exceeds 99999"):
-        render("regdb", {"num_ids": 10000}, tmp_path, prefix="datasets.x.render")
+        render(
+            "regdb",
+            render_params("regdb", {"num_ids": 10000}),
+            tmp_path,
+            prefix="datasets.x.render",
+        )

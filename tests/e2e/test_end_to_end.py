@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from tests.pipeline.conftest import VENV_BIN, run
+from tests.e2e.conftest import VENV_BIN, run
 
 pytestmark = pytest.mark.slow
 
