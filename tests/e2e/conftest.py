@@ -60,17 +60,18 @@ def shrink_params(params: dict) -> dict:
     scl = params["scl"]
     scl["train"].update({"epochs": 2, "warmup_epochs": 1})
     # The option names the full world's 40 val ids (161-200); the tiny world renders two.
-    scl["validation"] = {"pids": [25, 26], "every": 0}
+    scl["validation"].update({"pids": [25, 26], "every": 0})
     dcl = params["dclnet"]
     dcl["train"].update({"epochs": 2, "iters_per_epoch": 1, "warmup_epochs": 1, "milestones": [1]})
     dcl["eval"].update({"trials": 2})
     # 8 train ids: fewer per batch than the option's 16 (the sampler needs that many).
-    dcl["sampler"] = {"ids_per_batch": 4, "images_per_id": 2}
+    dcl["sampler"].update({"ids_per_batch": 4, "images_per_id": 2})
     # The option names the full world's val ids; hold out 2 drawn ones instead.
-    dcl["validation"] = {"ids": 2, "pids": [], "every": 0}
+    dcl["validation"].update({"ids": 2, "pids": [], "every": 0})
     dicl = params["dicl"]
     dicl["train"].update({"epochs": 1, "scales": [[160, 120]]})
-    dicl["validation"] = {"ids": 3, "every_epochs": 1}  # the full world's 20 would empty training
+    # The full world's 20 held-out ids would empty training.
+    dicl["validation"].update({"ids": 3, "every_epochs": 1})
     # An untrained detector keeps its 100 best boxes per image and the crop branch encodes
     # each: most of the evaluation's time in a world of 2-6 people per scene.
     dicl["model"]["roi"]["detections_per_image"] = 20
