@@ -24,7 +24,7 @@ TRACK_STAGES = {
     "scl": ("train_scl", "eval_scl"),
     "dclnet": ("train_dclnet", "eval_dclnet"),
 }
-# One parameter per track for `dvc exp run -S`; scl's is the YAML-1.2 case (written as 1e-06).
+# One parameter per track for `dvc exp run -S`; scl's is the YAML-1.2 case (written as 1.0e-06).
 EXPERIMENT_PARAMS = {
     "scl": "scl.train.lr=1e-6",
     "dclnet": "dclnet.loss.dense.weight=0.5",
@@ -108,8 +108,9 @@ def test_experiment_reruns_only_its_track(experiments, track):
         section = section[part]
     assert section == float(value)
     if track == "scl":
-        # DVC writes -S scl.train.lr=1e-6 as `1e-06`, which YAML 1.1 would read as a string.
-        assert "1e-06" in params_text[track]
+        # DVC's Hydra composition writes -S scl.train.lr=1e-6 as `1.0e-06`; a YAML 1.1 reader
+        # (PyYAML's default) would take plain `1e-06` for a string, the value checks above not.
+        assert "lr: 1.0e-06" in params_text[track]
 
 
 def free_port() -> int:
