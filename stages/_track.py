@@ -4,8 +4,8 @@ Each stage script imports its track's package (``pipeline.models.<track>``, whos
 is ``train_model`` and ``evaluate_model``) and hands it to :func:`train` or :func:`evaluate`;
 the track's params section has the track's name. A training script also imports the
 training module ``train_model`` runs (only there, so evaluation never loads it): what a
-stage script imports is what tests/pipeline/test_stage_deps.py holds to its dvc.yaml deps. Every path
-comes from a flag, the same flags in all six, which dvc.yaml passes (it names each path
+stage script imports is what tests/e2e/test_stage_deps.py holds to its dvc.yaml deps. Every
+path comes from a flag, the same flags in all six, which dvc.yaml passes (it names each path
 once, in its ``vars``); the defaults are the same paths, for a stage run by hand::
 
     --params     params.yaml

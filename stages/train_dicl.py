@@ -1,6 +1,6 @@
 """DVC stage ``train_dicl``: weakly supervised person search with DICL on detectron2.
 
-Reads the ``dicl`` section of params.yaml (the dataset's profile applied), trains on
+Reads the ``dicl`` section of params.yaml (as composed from conf/), trains on
 ``<data>/train.json`` (boxes only; person ids are never read for training) and writes
 ``--model-dir`` (``model.pt``, ``config.json``) and ``--plots-dir``
 (``history.csv``/``.png``, ``pseudo_labels.csv``). With ``dicl.validation.ids`` > 0

@@ -1,6 +1,6 @@
 """DVC stage ``train_scl``: unsupervised re-id with selective contrastive learning.
 
-Reads the ``scl`` section of params.yaml (the dataset's profile applied), trains on
+Reads the ``scl`` section of params.yaml (as composed from conf/), trains on
 the train split of ``<data>/index.csv`` (identities never read for training) and
 writes ``--model-dir`` (``model.pt``, ``config.json``, ``pseudo_labels/``) and
 ``--plots-dir``. A killed run resumes from ``models/.scl.resume/``. Run from the

@@ -20,9 +20,9 @@ seven real datasets are in docs/datasets.md, "Sources"::
         layout: market1501
         render: {seed: 0}     # validated by pipeline.data.synthetic
 
-Each track section names its dataset (``<track>.dataset``) and may list
-``profiles.<dataset>``; ``load_track_settings`` resolves and validates a track
-section against these entries (the profile logic itself is ``pipeline.params``).
+Each track section names its dataset (``<track>.dataset``), as the selected
+``conf/<track>/dataset/<name>.yaml`` option set it; ``load_track_settings`` validates a
+track section against these entries.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ baseline the paper builds on. The parts come from the shared ResNet builder
 (``pipeline.models.resnet``, torchvision's blocks and names); with ``width=64``
 the parameter names are exactly torchvision's, so ImageNet weights load into both
 streams and the shared part. A smaller ``width`` gives the cheap backbone of the
-synthetic profile. ``pretrained: imagenet`` names torchvision's ImageNet file,
+synthetic option. ``pretrained: imagenet`` names torchvision's ImageNet file,
 fetched and verified by ``pipeline.weights``.
 """
 

@@ -9,7 +9,7 @@ ResNet-50) named ``s16``, shared by the RPN, the RoI head and the crop branch.
 
 The ResNet is assembled from detectron2's blocks (``BasicStem``, ``BasicBlock``,
 ``BottleneckBlock``, ``ResNet.make_stage``) with a configurable width so the
-synthetic profile can run a narrow ResNet-18 from scratch on a CPU.
+synthetic option can run a narrow ResNet-18 from scratch on a CPU.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ removed per query): ``mAP``, ``rank1``, ``rank5``, ``rank10``, ``mINP`` for
 
 - the trained model (``model.pt``),
 - ``init_``: the same network untrained (built with the training seed, with the
-  ImageNet weights when the profile uses them),
+  ImageNet weights when the dataset option uses them),
 - ``hist_``: striped HSV colour histograms (``pipeline.models.color_histogram``),
   Euclidean, with the same camera term so that only the descriptor differs.
 
