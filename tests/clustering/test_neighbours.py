@@ -19,6 +19,10 @@ from pipeline.clustering.neighbours import KNN_ROUTES, knn
 from pipeline.clustering.pseudo_labels import cluster
 from pipeline.models.dicl.settings import PseudoLabelSettings
 from pipeline.models.scl.settings import ClusteringSettings
+from tests.real_config import real_params
+
+REPO = Path(__file__).resolve().parents[2]
+CONF = REPO / "conf"
 
 
 def blobs(n: int, n_ids: int, dim: int, noise: float, seed: int) -> np.ndarray:
@@ -136,16 +140,22 @@ def test_unknown_route_is_named():
 
 
 @pytest.mark.parametrize("settings", [ClusteringSettings, PseudoLabelSettings])
-def test_settings_offer_the_library_routes_with_exact_default(settings):
-    field = settings.model_fields["knn"]
-    assert field.default == "exact"
-    assert typing.get_args(field.annotation) == KNN_ROUTES
+def test_settings_offer_the_library_routes(settings):
+    assert typing.get_args(settings.model_fields["knn"].annotation) == KNN_ROUTES
+
+
+def test_every_dataset_option_keeps_the_exact_route():
+    # The default lists are the exact ones; int8 and ivf are opt-in (-S ...knn=int8).
+    for track, section in (("scl", "clustering"), ("dicl", "pseudo_labels")):
+        for option in sorted(p.stem for p in (CONF / track / "dataset").glob("*.yaml")):
+            params = real_params(f"{track}/dataset={option}")
+            assert params[track][section]["knn"] == "exact", (track, option)
 
 
 def test_int8_lists_hold_under_the_stages_pinned_kernels():
     # Every stage pins AVX2 kernels (stages/__init__.py), under which torch's int8 matmul
     # saturates 8-bit products: the route must notice and quantise to 7 bits.
-    root = Path(__file__).resolve().parents[2]
+    root = REPO
     probe = (
         "import stages, numpy as np\n"
         "from tests.clustering.test_neighbours import blobs\n"
@@ -164,14 +174,22 @@ def test_int8_lists_hold_under_the_stages_pinned_kernels():
     assert limit in ("63", "127")  # 63: this process is capped (the search itself ran uncapped)
 
 
+def _uncapped_int8_limit() -> int:
+    """``_int8_limit`` of a fresh process without oneDNN's cap (this worker may be pinned)."""
+    env = {k: v for k, v in os.environ.items() if k != neighbours.ONEDNN_CAP}
+    env["PYTHONPATH"] = str(REPO)
+    probe = "from pipeline.clustering.neighbours import _int8_limit; print(_int8_limit())"
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    return int(out.stdout.split()[-1])
+
+
 def test_capped_kernels_search_in_an_uncapped_child(small_int8_blocks, monkeypatch):
     # Under the stages' oneDNN cap this process would have to quantise to 7 bits; the
-    # 8-bit search goes to a child without the cap and gives the very same integers.
-    if neighbours._int8_limit() < 127:
+    # 8-bit search goes to a child without the cap and returns exact int32 scores.
+    if _uncapped_int8_limit() < 127:
         pytest.skip("this CPU's own int8 kernels cannot sum 8-bit products exactly")
     x = neighbours.l2_normalize(blobs(300, 12, 24, 0.6, 7))
     sq = np.einsum("ij,ij->i", x, x)
-    here = neighbours._int8_candidates(x, sq, 18, False)  # no cap set: searched here
     children = []
     search_in_child = neighbours._int8_search_uncapped
 
@@ -183,10 +201,13 @@ def test_capped_kernels_search_in_an_uncapped_child(small_int8_blocks, monkeypat
     monkeypatch.setenv(neighbours.ONEDNN_CAP, "AVX2")
     monkeypatch.setattr(neighbours, "_int8_limit", lambda: 63)
     monkeypatch.setattr(neighbours, "_int8_search_uncapped", spy)
-    capped = neighbours._int8_candidates(x, sq, 18, False)
+    vals, ids, scale, shift = neighbours._int8_candidates(x, sq, 18, False)
     assert children == [True]
-    for mine, theirs in zip(capped, here, strict=True):
-        assert np.array_equal(mine, theirs)
+    q, h, want_scale, want_shift = neighbours._int8_quantize(x, sq, 127)
+    assert (scale, shift, h) == (want_scale, want_shift, None)  # 8 bits, unit rows
+    gram = q.astype(np.int64) @ q.T.astype(np.int64)  # exact, whatever the kernels
+    assert np.array_equal(vals, -np.sort(-gram, axis=1)[:, :18])
+    assert np.array_equal(np.take_along_axis(gram, ids, axis=1), vals)
 
 
 def test_capped_kernels_without_a_child_search_here_at_7_bits(small_int8_blocks, monkeypatch):

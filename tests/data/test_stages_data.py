@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from stages._main import one_line, run
+from tests.e2e.conftest import dump_yaml
+from tests.real_config import render_params
 
 REPO = Path(__file__).resolve().parents[2]
 TOP = "Market-1501-v15.09.15"
@@ -209,15 +211,19 @@ def test_convert_error_keeps_previous_output(scratch_repo):
 
 def test_synthetic_dataset_through_both_stages(tmp_path):
     """A `source: synthetic` entry is rendered by the download stage, then converted."""
-    (tmp_path / "params.yaml").write_text(
-        """datasets:
-  synth_vi:
-    source: synthetic
-    layout: sysu_mm01
-    render: {seed: 1, num_train_ids: 2, num_val_ids: 1, num_test_ids: 2,
-             min_images_per_camera: 1, max_images_per_camera: 1}
-"""
+    render = render_params(
+        "sysu_mm01",
+        {
+            "seed": 1,
+            "num_train_ids": 2,
+            "num_val_ids": 1,
+            "num_test_ids": 2,
+            "min_images_per_camera": 1,
+            "max_images_per_camera": 1,
+        },
     )
+    entry = {"source": "synthetic", "layout": "sysu_mm01", "render": render}
+    dump_yaml({"datasets": {"synth_vi": entry}}, tmp_path / "params.yaml")
     for name in ("stages.download", "stages.convert"):
         done = stage(tmp_path, name, "synth_vi")
         assert done.returncode == 0, done.stderr

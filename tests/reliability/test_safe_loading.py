@@ -231,12 +231,9 @@ def test_download_stage_refuses_an_archive_escaping_its_target(
         zf.writestr("Market/ok.jpg", b"x")
         zf.writestr("../../escaped.txt", b"owned")
     archive.write_bytes(buffer.getvalue())
-    real_params["datasets"]["market1501"] = {
-        "source": "archive",
-        "layout": "market1501",
-        "archive": "Market.zip",
-        "access": "withdrawn",
-    }
+    real_params["datasets"]["market1501"].update(
+        archive="Market.zip", access="withdrawn", url=None, sha256=None, md5=None
+    )
     dump_yaml(real_params, tmp_path / "params.yaml")
     out = tmp_path / "work" / "raw" / "market1501"
     argv = ["market1501", "--params", str(tmp_path / "params.yaml")]

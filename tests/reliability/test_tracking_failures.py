@@ -145,7 +145,7 @@ def test_server_failing_mid_run_warns_once_and_changes_nothing(tiny, tmp_path):
 def test_required_tracking_fails_before_training_starts(tiny, tmp_path):
     tiny.ensure_data("dclnet")
     params = load_params(tiny.root / "params.yaml")
-    params["tracking"] = {"required": True}
+    params["tracking"] = {**params["tracking"], "required": True}
     dump_yaml(params, tmp_path / "params.yaml")
     proc = train(
         tiny,
