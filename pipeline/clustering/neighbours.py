@@ -120,10 +120,10 @@ def _search(index, x: np.ndarray, k: int, desc: str, show: bool):
 
 
 # int8 route: candidates kept per list of k (then re-ranked in float32), square blocks
-# of the int8 Gram matrix (int32, 64 MiB each, two held), and the rounding-error bound in
+# of the int8 Gram matrix (int32, 16 MiB each, two held), and the rounding-error bound in
 # standard deviations: a row whose list it cannot prove is searched exactly.
 INT8_EXTRA = 1.0
-_INT8_BLOCK = 4096
+_INT8_BLOCK = 2048
 _INT8_SIGMAS = 6.0
 _INT8_MAX_DIM = (2**31 - 1) // (2 * 127 * 127)  # |S_ij - h_j| < 2^31
 # The variable with which stages cap oneDNN's kernels (pipeline/cpu_kernels.py).
@@ -181,24 +181,28 @@ def _int8_candidates(x: np.ndarray, sq: np.ndarray, kc: int, show: bool):
     """
     limit = _int8_limit()
     if limit < 127 and os.environ.get(ONEDNN_CAP):
-        q, h, scale, shift = _int8_quantize(x, sq, 127)
-        found = _int8_search_uncapped(q, h, kc, show)
+        found = _int8_search_uncapped(x, sq, kc, show)
         if found is not None:
-            return (*found, scale, shift)
+            return found
     q, h, scale, shift = _int8_quantize(x, sq, limit)
     return (*_int8_search(q, h, kc, show), scale, shift)
 
 
-def _int8_search_uncapped(q: np.ndarray, h: np.ndarray | None, kc: int, show: bool):
-    """``_int8_search`` in a child without ``ONEDNN_CAP``; None if it could not."""
+def _int8_search_uncapped(x: np.ndarray, sq: np.ndarray, kc: int, show: bool):
+    """``(vals, ids, scale, shift)`` of an 8-bit ``_int8_search`` in a child without
+    ``ONEDNN_CAP``; None if it could not. The 8-bit rows go to the child by file and
+    are not kept here meanwhile (at 32,621 x 2048 both processes together peak at
+    about 1.5 GiB)."""
     env = {k: v for k, v in os.environ.items() if k != ONEDNN_CAP}
     package_root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
     with tempfile.TemporaryDirectory(prefix="int8-knn-") as folder:
         folder = Path(folder)
+        q, h, scale, shift = _int8_quantize(x, sq, 127)
         np.save(folder / "q.npy", q)
         if h is not None:
             np.save(folder / "h.npy", h)
+        del q, h
         (folder / "request.json").write_text(json.dumps({"kc": kc, "show": show}))
         child = subprocess.run(
             [sys.executable, "-m", "pipeline.clustering.int8_child", str(folder)], env=env
@@ -211,7 +215,7 @@ def _int8_search_uncapped(q: np.ndarray, h: np.ndarray | None, kc: int, show: bo
                     child.returncode,
                 )
             return None
-        return np.load(folder / "vals.npy"), np.load(folder / "ids.npy")
+        return np.load(folder / "vals.npy"), np.load(folder / "ids.npy"), scale, shift
 
 
 def _int8_search(q: np.ndarray, h: np.ndarray | None, kc: int, show: bool):
@@ -235,7 +239,7 @@ def _int8_search(q: np.ndarray, h: np.ndarray | None, kc: int, show: bool):
     heaps.heapify()
     starts = range(0, n, _INT8_BLOCK)
     pairs = [(i, j) for i in starts for j in starts if j >= i]
-    # Reused buffers: a fresh 64 MiB block each time costs more in page faults than
+    # Reused buffers: a fresh block each time costs more in page faults than
     # the 256-d product itself.
     buffers = torch.empty((2, min(n, _INT8_BLOCK) ** 2), dtype=torch.int32)
     for i, j in progress(pairs, desc="neighbours (int8)", disable=not show):

@@ -154,7 +154,8 @@ def test_every_dataset_option_keeps_the_exact_route():
 
 def test_int8_lists_hold_under_the_stages_pinned_kernels():
     # Every stage pins AVX2 kernels (stages/__init__.py), under which torch's int8 matmul
-    # saturates 8-bit products: the route must notice and quantise to 7 bits.
+    # saturates 8-bit products: the route must notice (its search then runs in an uncapped
+    # child, or at 7 bits where the CPU has no exact 8-bit kernels at all).
     root = REPO
     probe = (
         "import stages, numpy as np\n"
