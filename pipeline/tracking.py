@@ -214,6 +214,15 @@ def resume_key(track: str, stage: str, params: Mapping[str, Any], datasets: Iter
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+def finite_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """The finite numbers of ``metrics``, nested dicts flattened with dots: what MLflow logs."""
+    return {
+        key: float(value)
+        for key, value in flatten(dict(metrics)).items()
+        if isinstance(value, (int, float)) and math.isfinite(float(value))
+    }
+
+
 def logged_params(section: str, settings: Any, seed: int) -> dict[str, Any]:
     """The params a track's stage runs carry: its resolved settings and the seed."""
     return {section: settings.model_dump(mode="json"), "seed": seed}
@@ -470,11 +479,7 @@ class StageRun:
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Log finite numeric metrics (nested dicts flattened with dots)."""
-        flat = {
-            key: float(value)
-            for key, value in flatten(dict(metrics)).items()
-            if isinstance(value, (int, float)) and math.isfinite(float(value))
-        }
+        flat = finite_metrics(metrics)
         if flat:
             now_ms = int(time.time() * 1000)  # MLflow's own bookkeeping, never a DVC output
             self._send("log_metrics", metrics=flat, step=step or 0, timestamp_ms=now_ms)

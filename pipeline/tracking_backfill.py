@@ -36,6 +36,7 @@ from typing import Any
 from pipeline.params import TrackingSettings, flatten, load_params, section
 from pipeline.tracking import (
     OUTPUTS_DIGEST_TAG,
+    finite_metrics,
     logged_params,
     outputs_digest,
     redact,
@@ -109,16 +110,15 @@ def history_steps(path: Path) -> list[tuple[int, dict[str, float]]]:
     return steps
 
 
-def _finished_run_with(client, track: str, digest: str) -> str | None:
+def finished_runs(client, track: str, digest: str) -> list:
+    """The FINISHED runs in ``track``'s experiment whose stage wrote outputs of ``digest``."""
     experiment = client.get_experiment_by_name(track)
     if experiment is None:
-        return None
-    runs = client.search_runs(
+        return []
+    return client.search_runs(
         [experiment.experiment_id],
         filter_string=f"tags.`{OUTPUTS_DIGEST_TAG}` = '{digest}' and attributes.status = 'FINISHED'",
-        max_results=1,
     )
-    return runs[0].info.run_id if runs else None
 
 
 def _log_stage(run, stage: TrackedStage, root: Path) -> None:
@@ -136,13 +136,8 @@ def _log_stage(run, stage: TrackedStage, root: Path) -> None:
         elif path.startswith("models/") and (folder / "config.json").is_file():
             run.log_artifact(path=str(folder / "config.json"), artifact_path=None)
     for path in stage.metrics:
-        metrics = json.loads((root / path).read_text())
-        flat = {
-            key: float(value)
-            for key, value in flatten(metrics).items()
-            if isinstance(value, (int, float)) and math.isfinite(float(value))
-        }
-        run.log_metrics(metrics=flat, step=0, timestamp_ms=now_ms)
+        metrics = finite_metrics(json.loads((root / path).read_text()))
+        run.log_metrics(metrics=metrics, step=0, timestamp_ms=now_ms)
         run.log_artifact(path=str(root / path), artifact_path=None)
 
 
@@ -179,9 +174,9 @@ def backfill(
         if digest is None:
             lines.append(f"{stage.name}: skipped, an output is missing (run dvc repro)")
             continue
-        existing = _finished_run_with(client, stage.track, digest)
-        if existing is not None:
-            lines.append(f"{stage.name}: run {existing} holds these outputs")
+        existing = finished_runs(client, stage.track, digest)
+        if existing:
+            lines.append(f"{stage.name}: run {existing[0].info.run_id} holds these outputs")
             continue
         logged, dataset = stage_params(stage.track, params)
         run = MlflowRun()

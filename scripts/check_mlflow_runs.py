@@ -21,8 +21,12 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from pipeline.params import TrackingSettings, load_params, section  # noqa: E402
-from pipeline.tracking import OUTPUTS_DIGEST_TAG, outputs_digest, tracking_uri  # noqa: E402
-from pipeline.tracking_backfill import BACKFILLED_TAG, tracked_stages  # noqa: E402
+from pipeline.tracking import outputs_digest, tracking_uri  # noqa: E402
+from pipeline.tracking_backfill import (  # noqa: E402
+    BACKFILLED_TAG,
+    finished_runs,
+    tracked_stages,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,15 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     missing = []
     for stage in tracked_stages(REPO_ROOT):
         digest = outputs_digest(stage.paths, REPO_ROOT)
-        experiment = client.get_experiment_by_name(stage.track)
-        runs = []
-        if experiment is not None and digest is not None:
-            runs = client.search_runs(
-                [experiment.experiment_id],
-                filter_string=(
-                    f"tags.`{OUTPUTS_DIGEST_TAG}` = '{digest}' and attributes.status = 'FINISHED'"
-                ),
-            )
+        runs = [] if digest is None else finished_runs(client, stage.track, digest)
         complete = [r for r in runs if r.data.params and r.data.metrics]
         if complete:
             run = complete[0]
