@@ -26,6 +26,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,25 @@ def dvc(args: Sequence[str], repo: Path = REPO) -> str:
     if proc.returncode != 0:
         raise ExperimentError(f"dvc {' '.join(args)} failed:\n{proc.stderr.strip()}")
     return proc.stdout
+
+
+def start_queue(jobs: int = 1, repo: Path = REPO) -> None:
+    """``dvc queue start -j <jobs>``, returning once the worker is started.
+
+    The worker it spawns inherits the command's stdout and stderr: read through pipes,
+    the call would last until the queue is empty. A file takes the output instead.
+    """
+    with tempfile.TemporaryFile(mode="w+") as out:
+        code = subprocess.run(
+            [dvc_binary(), "queue", "start", "-j", str(jobs)],
+            cwd=repo,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
+        ).returncode
+        if code != 0:
+            out.seek(0)
+            raise ExperimentError(f"dvc queue start -j {jobs} failed:\n{out.read().strip()}")
 
 
 def show_experiments(*, queued: bool = False, repo: Path = REPO) -> list[dict]:
