@@ -64,6 +64,7 @@ REPORT_DIR = Path("reports")
 COMMAND = "python -m pipeline.ablation"
 TRACKS = ("dicl", "scl", "dclnet")
 POLL_SECONDS = 15.0
+SHOW_RETRIES = 4  # consecutive failed `dvc exp show` calls before giving up
 LOG_LINES = 40
 NOT_FOUND = "not found"
 WORKSPACE = "workspace"
@@ -330,9 +331,19 @@ def follow_queue(
     wall: dict[str, float] = {}
     failures: dict[str, str] = {}
     last_end = clock()
-    absent_polls = 0
+    absent_polls = failed_shows = 0
     while True:
-        entries = experiment_entries(show())
+        try:
+            entries = experiment_entries(show())
+            failed_shows = 0
+        except ExperimentError as exc:
+            # `dvc exp show` fails now and then while the worker sets an experiment's
+            # temporary copy up ("directory .../.dvc does not exist"): ask again.
+            failed_shows += 1
+            if failed_shows >= SHOW_RETRIES:
+                raise AblationError(f"following the queue: {exc}") from None
+            sleep(poll)
+            continue
         lost = [name for name in names if name not in entries and state[name] not in TERMINAL]
         absent_polls = absent_polls + 1 if lost else 0
         if absent_polls >= 3:

@@ -313,3 +313,22 @@ def test_wall_times_of_unchanged_experiments_survive_a_report_alone():
         TABLES["scl"], plan_of("knn"), shown(), wall={}, earlier=moved, **args
     )
     assert "wall_s" not in later["rows"][0]
+
+
+def test_a_passing_exp_show_failure_is_asked_again_and_a_lasting_one_stops():
+    answers = iter([ValueError, ValueError, "ok"])
+
+    def flaky():
+        answer = next(answers)
+        if answer is ValueError:
+            raise dvc_experiments.ExperimentError("directory '.dvc/tmp/exps/x/.dvc' does not exist")
+        return shown()
+
+    wall, failures = ablation.follow_queue(["ablation-scl-knn"], show=flaky, sleep=lambda s: None)
+    assert list(wall) == ["ablation-scl-knn"] and failures == {}
+
+    def broken():
+        raise dvc_experiments.ExperimentError("no repository")
+
+    with pytest.raises(ablation.AblationError, match="following the queue: no repository"):
+        ablation.follow_queue(["ablation-scl-knn"], show=broken, sleep=lambda s: None)
