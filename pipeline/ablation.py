@@ -418,7 +418,7 @@ def row_record(
     if planned.source == "skipped":
         return {**record, "status": "skipped", "note": planned.note}
     if planned.source.startswith("same_as:"):
-        return {**record, "status": "same params", "note": f"params equal row {planned.source[8:]}"}
+        return {**record, "status": "not run", "note": f"params equal row {planned.source[8:]}"}
     if planned.source == WORKSPACE:
         baseline, data = workspace_state(shown)
         record.update(experiment=WORKSPACE, status="success", exp_rev=WORKSPACE)
@@ -476,6 +476,13 @@ def track_report(
             if "wall_s" in old[record["experiment"]]:
                 record["wall_s"] = old[record["experiment"]]["wall_s"]
         rows.append(record)
+    by_row = {r["row"]: r for r in rows}
+    for record in rows:  # a row with another's params shows that row's results
+        if record["source"].startswith("same_as:"):
+            other = by_row[record["source"][len("same_as:") :]]
+            shared = ("status", "metrics", "git_commit", "seed", "params_sha256", "code_sha256")
+            record.update({k: other[k] for k in shared if k in other})
+            record["experiment"] = other["experiment"]
     commits = sorted({r["git_commit"] for r in rows if r.get("git_commit")})
     return {
         "track": table.track,

@@ -332,3 +332,16 @@ def test_a_passing_exp_show_failure_is_asked_again_and_a_lasting_one_stops():
 
     with pytest.raises(ablation.AblationError, match="following the queue: no repository"):
         ablation.follow_queue(["ablation-scl-knn"], show=broken, sleep=lambda s: None)
+
+
+def test_a_row_with_another_rows_params_shows_that_rows_results():
+    rows = {r.name: r for r in TABLES["scl"].rows}
+    plan = plan_of("knn") + [
+        ablation.PlannedRow("scl", rows["cluster"], "ablation-scl-cluster", [], "same_as:knn")
+    ]
+    knn, twin = ablation.track_report(
+        TABLES["scl"], plan, shown(), dataset="synthetic_market1501",
+        layout="market1501", command="c", wall={}, cpu="x",
+    )["rows"]  # fmt: skip
+    assert twin["metrics"] == knn["metrics"] and twin["experiment"] == "ablation-scl-knn"
+    assert twin["note"] == "params equal row knn"
