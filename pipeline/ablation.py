@@ -312,6 +312,7 @@ def failure_message(name: str, exp_range: Mapping[str, Any], tail: str) -> str:
 
 def follow_queue(
     names: Sequence[str],
+    baseline: str | None = None,
     *,
     show: Callable[[], list[dict]] | None = None,
     logs: Callable[[str], str] = log_tail,
@@ -324,9 +325,10 @@ def follow_queue(
     Returns:
         ``(wall, failures)``: name -> seconds from the previous experiment's end (or the
         queue's start) to its own, as seen every ``poll`` seconds (one worker runs them
-        in turn); name -> failure message.
+        in turn); name -> failure message. ``baseline``: the commit they were queued on
+        (a commit made meanwhile leaves them listed there, not under the new HEAD).
     """
-    show = show or (lambda: show_experiments(queued=True))
+    show = show or (lambda: show_experiments(queued=True, rev=baseline))
     state = dict.fromkeys(names, "queued")
     wall: dict[str, float] = {}
     failures: dict[str, str] = {}
@@ -348,8 +350,8 @@ def follow_queue(
         absent_polls = absent_polls + 1 if lost else 0
         if absent_polls >= 3:
             raise AblationError(
-                f"the queue no longer lists {', '.join(lost)}: see `dvc queue status` "
-                "and `dvc queue logs <name>`"
+                f"the queue no longer lists {', '.join(lost)} (baseline {baseline or 'HEAD'}): "
+                "see `dvc queue status` and `dvc queue logs <name>`"
             )
         for name in names:
             if name not in entries or state[name] in TERMINAL:
@@ -379,14 +381,20 @@ def run_tracks(
     run_dvc: Callable[[Sequence[str]], str] = dvc,
     start: Callable[[int], None] = start_queue,
     follow: Callable[..., tuple[dict[str, float], dict[str, str]]] = follow_queue,
-) -> tuple[dict[str, float], dict[str, str]]:
-    """Queue every planned experiment, start one worker, wait for all of them."""
+) -> tuple[dict[str, float], dict[str, str], str | None]:
+    """Queue every planned experiment, start one worker, wait for all of them.
+
+    Returns:
+        ``(wall, failures, baseline)``: see :func:`follow_queue`; the commit queued on.
+    """
     to_run = [p for plan in plans.values() for p in plan if p.source == "experiment"]
     if not to_run:
         progress("nothing to run: every row is the workspace's, the same as another, or skipped")
-        return {}, {}
+        return {}, {}, None
     ours = {p.name for p in to_run}
-    earlier = sorted(ours & set(experiment_entries(show_experiments(queued=True))))
+    shown = show_experiments(queued=True)
+    baseline = workspace_state(shown)[0]
+    earlier = sorted(ours & set(experiment_entries(shown)))
     if earlier:
         progress(f"removing earlier experiments of the same names: {', '.join(earlier)}")
         run_dvc(["exp", "remove", *earlier])
@@ -395,7 +403,7 @@ def run_tracks(
         run_dvc(planned.command[1:])
     progress(f"starting the queue: {len(to_run)} experiment(s), one at a time")
     start(1)
-    return follow([p.name for p in to_run])
+    return (*follow([p.name for p in to_run], baseline), baseline)
 
 
 # -- the report ---------------------------------------------------------------------
@@ -624,8 +632,9 @@ def write_reports(
     tables: Mapping[str, TrackTable],
     plans: Mapping[str, tuple[str | None, list[PlannedRow]]],
     wall: Mapping[str, float],
+    baseline: str | None = None,
 ) -> list[Path]:
-    shown = show_experiments(queued=True)
+    shown = show_experiments(queued=True, rev=baseline)
     written = []
     for track, (dataset, plan) in plans.items():
         composed = compose_params([f"{track}/dataset={dataset}"] if dataset else [])
@@ -667,6 +676,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     plans = _plans(args, tables)
     wall: dict[str, float] = {}
     failures: dict[str, str] = {}
+    baseline = None
     if args.action == "run":
         for track, (_, plan) in plans.items():
             for planned in plan:
@@ -679,9 +689,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.dry_run:
             return 0
         start = time.monotonic()
-        wall, failures = run_tracks({t: p for t, (_, p) in plans.items()})
+        wall, failures, baseline = run_tracks({t: p for t, (_, p) in plans.items()})
         progress(f"queue finished in {time.monotonic() - start:.0f} s")
-    for path in write_reports(args, tables, plans, wall):
+    for path in write_reports(args, tables, plans, wall, baseline):
         progress(f"wrote {os.path.relpath(path, REPO)}")
     if failures:
         raise AblationError(

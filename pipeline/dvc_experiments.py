@@ -78,10 +78,13 @@ def start_queue(jobs: int = 1, repo: Path = REPO) -> None:
             raise ExperimentError(f"dvc queue start -j {jobs} failed:\n{out.read().strip()}")
 
 
-def show_experiments(*, queued: bool = False, repo: Path = REPO) -> list[dict]:
-    """``dvc exp show --json`` of the current commit (queued and running ones too when
-    ``queued``: their ``executor`` carries the queue's state)."""
+def show_experiments(
+    *, queued: bool = False, rev: str | None = None, repo: Path = REPO
+) -> list[dict]:
+    """``dvc exp show --json`` of the current commit, or of ``rev`` (queued and running
+    ones too when ``queued``: their ``executor`` carries the queue's state)."""
     args = ["exp", "show", "--json"] + ([] if queued else ["--hide-queued"])
+    args += ["--rev", rev] if rev else []
     return json.loads(dvc(args, repo))
 
 

@@ -184,6 +184,10 @@ def test_run_removes_earlier_names_queues_starts_one_worker_and_reports(fake_dvc
         + ["-S", "scl.train.epochs=2", "-S", "scl.train.warmup_epochs=1", "eval_scl"],
         ["queue", "start", "-j", "1"],
     ]
+    # After queueing, the queue is read on the commit it was queued on (HEAD may move).
+    shows = [c for c in fake_dvc.calls if c[:2] == ["exp", "show"]]
+    assert len(shows) >= 3 and shows[0][-1] != shown()[1]["rev"]
+    assert all(c[-2:] == ["--rev", shown()[1]["rev"]] for c in shows[1:])
     report = json.loads((tmp_path / "ablation_scl.json").read_text())
     assert report["command"] == (
         "python -m pipeline.ablation run --tracks scl --rows full knn "
