@@ -598,7 +598,25 @@ def ablation_command(args: argparse.Namespace) -> str:
     return shlex.join(words)
 
 
-def _plans(args: argparse.Namespace, tables: Mapping[str, TrackTable]) -> dict:
+@dataclass
+class TrackRun:
+    """One track's part of a command: its dataset option, its plan, and what made it."""
+
+    dataset: str | None
+    plan: list[PlannedRow]
+    command: str
+    run: dict[str, Any]  # the rows and -S overrides the experiments were run with
+    earlier: dict[str, Any] | None  # the track's report as it was before
+
+
+def earlier_report(track: str, dataset: str | None) -> dict[str, Any] | None:
+    path = REPO / REPORT_DIR / f"{report_stem(track, dataset)}.json"
+    return load_yaml(path) if path.exists() else None
+
+
+def _plans(args: argparse.Namespace, tables: Mapping[str, TrackTable]) -> dict[str, TrackRun]:
+    """Per track what to run (``run``) or read (``report``). ``report`` without ``--rows``
+    and ``-S`` reads the rows the last ``run`` made, with that run's overrides."""
     datasets = datasets_by_track(args.dataset)
     if args.tracks_given:
         stray = sorted(set(datasets) - set(args.tracks))
@@ -613,49 +631,48 @@ def _plans(args: argparse.Namespace, tables: Mapping[str, TrackTable]) -> dict:
         if track not in tables:
             raise AblationError(f"{ABLATIONS_FILE}: no rows for {track}")
         dataset = datasets.get(track)
-        plans[track] = (
+        earlier = earlier_report(track, dataset)
+        command, run = ablation_command(args), {"rows": args.rows, "set": list(args.set)}
+        if args.action == "report" and not (args.rows or args.set) and (earlier or {}).get("run"):
+            command, run = earlier["command"], earlier["run"]
+        plan = plan_track(
+            tables[track],
             dataset,
-            plan_track(
-                tables[track],
-                dataset,
-                args.set,
-                rows=args.rows,
-                workspace_params=workspace,
-                workspace_current=lambda t=track: workspace_is_current(t),
-            ),
+            run["set"],
+            rows=run["rows"],
+            workspace_params=workspace,
+            workspace_current=lambda t=track: workspace_is_current(t),
         )
+        plans[track] = TrackRun(dataset, plan, command, run, earlier)
     return plans
 
 
 def write_reports(
-    args: argparse.Namespace,
     tables: Mapping[str, TrackTable],
-    plans: Mapping[str, tuple[str | None, list[PlannedRow]]],
+    plans: Mapping[str, TrackRun],
     wall: Mapping[str, float],
     baseline: str | None = None,
 ) -> list[Path]:
     shown = show_experiments(queued=True, rev=baseline)
     written = []
-    for track, (dataset, plan) in plans.items():
-        composed = compose_params([f"{track}/dataset={dataset}"] if dataset else [])
+    for track, part in plans.items():
+        composed = compose_params([f"{track}/dataset={part.dataset}"] if part.dataset else [])
         name = composed[track]["dataset"]
-        layout = composed["datasets"][name]["layout"]
-        stem = REPO / REPORT_DIR / report_stem(track, dataset)
-        json_path = stem.with_suffix(".json")
-        earlier = load_yaml(json_path) if json_path.exists() else None
         report = track_report(
             tables[track],
-            plan,
+            part.plan,
             shown,
             dataset=name,
-            layout=layout,
-            command=ablation_command(args),
+            layout=composed["datasets"][name]["layout"],
+            command=part.command,
             wall=wall,
-            earlier=earlier,
+            earlier=part.earlier,
         )
-        write_text(json_path, dumps_json(report))
+        report["run"] = part.run
+        stem = REPO / REPORT_DIR / report_stem(track, part.dataset)
+        write_text(stem.with_suffix(".json"), dumps_json(report))
         write_text(stem.with_suffix(".md"), report_markdown(report))
-        written += [json_path, stem.with_suffix(".md")]
+        written += [stem.with_suffix(".json"), stem.with_suffix(".md")]
     return written
 
 
@@ -678,8 +695,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     failures: dict[str, str] = {}
     baseline = None
     if args.action == "run":
-        for track, (_, plan) in plans.items():
-            for planned in plan:
+        for track, part in plans.items():
+            for planned in part.plan:
                 what = {
                     "experiment": shlex.join(planned.command),
                     WORKSPACE: "the workspace's results (current, same params)",
@@ -689,9 +706,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.dry_run:
             return 0
         start = time.monotonic()
-        wall, failures, baseline = run_tracks({t: p for t, (_, p) in plans.items()})
+        wall, failures, baseline = run_tracks({t: part.plan for t, part in plans.items()})
         progress(f"queue finished in {time.monotonic() - start:.0f} s")
-    for path in write_reports(args, tables, plans, wall, baseline):
+    for path in write_reports(tables, plans, wall, baseline):
         progress(f"wrote {os.path.relpath(path, REPO)}")
     if failures:
         raise AblationError(

@@ -349,3 +349,19 @@ def test_a_row_with_another_rows_params_shows_that_rows_results():
     )["rows"]  # fmt: skip
     assert twin["metrics"] == knn["metrics"] and twin["experiment"] == "ablation-scl-knn"
     assert twin["note"] == "params equal row knn"
+
+
+def test_report_alone_reads_the_rows_the_last_run_made(fake_dvc, tmp_path):
+    argv = ["--tracks", "scl", "--rows", "knn", "-S", "scl.train.epochs=2"]
+    assert ablation.main(["run", *argv]) == 0
+    ran = json.loads((tmp_path / "ablation_scl.json").read_text())
+    fake_dvc.calls.clear()
+    assert ablation.main(["report", "--tracks", "scl"]) == 0
+    assert not [c for c in fake_dvc.calls if c[:2] not in (["exp", "show"], ["status"])]
+    again = json.loads((tmp_path / "ablation_scl.json").read_text())
+    assert again["command"] == ran["command"] and again["run"] == {
+        "rows": ["knn"],
+        "set": ["scl.train.epochs=2"],
+    }
+    assert [r["row"] for r in again["rows"]] == ["knn"]
+    assert again["rows"][0]["wall_s"] == ran["rows"][0]["wall_s"]  # the same experiment
