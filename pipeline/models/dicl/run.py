@@ -17,7 +17,7 @@ from detectron2.utils import comm
 
 from pipeline.checkpoint import clear_resume, resume_dir, run_fingerprint
 from pipeline.data.detectron2 import load_person_search_dicts
-from pipeline.models.dicl.config import build_cfg
+from pipeline.models.dicl.config import apply_runtime, build_cfg
 from pipeline.models.dicl.data import (
     ValidationSplit,
     iters_per_epoch,
@@ -95,15 +95,16 @@ def train_from_params(
     )
     training_set = training_set_from_records(split.train, train_json)
     _check_memory_size(settings, training_set.num_slots, train_json)
-    iters = iters_per_epoch(
-        len(training_set.dicts), settings.train.ims_per_batch, runtime.world_size
-    )
+    # runtime.batch_rule / lr_scaling: images per process and step, lr and warm-up.
+    plan = runtime.batch_plan(settings.train.ims_per_batch, "dicl.train.ims_per_batch")
+    iters = iters_per_epoch(len(training_set.dicts), plan.per_process, runtime.world_size)
     cfg = build_cfg(
         settings,
         iters_per_epoch=iters,
         memory_size=training_set.num_slots,
         device=runtime.device.type,
     )
+    cfg = apply_runtime(cfg, plan, runtime.precision)
     validate = None
     if split.validation:
 
@@ -122,6 +123,7 @@ def train_from_params(
             settings.model_dump(mode="json"),
             seed,
             runtime.world_size,
+            *runtime.resume_key(),
             hashlib.sha256(train_json.read_bytes()).hexdigest(),
         ),
     )
