@@ -39,9 +39,7 @@ def _step(root, runtime: Runtime) -> tuple[DclnetTrainer, dict, dict[str, list]]
         seed=0,
     )
     seen: dict[str, list] = {"conv": [], "outputs": [], "total": []}
-    model.backbone.visible.conv1.register_forward_hook(
-        lambda m, i, o: seen["conv"].append(o.dtype)
-    )
+    model.backbone.visible.conv1.register_forward_hook(lambda m, i, o: seen["conv"].append(o.dtype))
     objective = trainer.objective
 
     class Recording:

@@ -22,7 +22,9 @@ def _trainer(index_csv, precision: str) -> SCLTrainer:
     train_set = scl_data.train_dataset(
         index_csv, root, height=HEIGHT, width=WIDTH, flip=0.0, pad=0, erasing=0.0, held_out=()
     )
-    extract_set = scl_data.test_dataset(index_csv, root, "train", height=HEIGHT, width=WIDTH, held_out=())
+    extract_set = scl_data.test_dataset(
+        index_csv, root, "train", height=HEIGHT, width=WIDTH, held_out=()
+    )
     return SCLTrainer(
         net=build_net_for(settings, None, seed=0),
         settings=settings,
