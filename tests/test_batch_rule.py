@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from pipeline.params import ParamsError, RuntimeSettings, validate
-from pipeline.runtime import Runtime, autocast_region, batch_plan
+from pipeline.runtime import Runtime, autocast_region, batch_plan, setup
 from tests.dclnet.dclnet_tiny import write_tiny_vi_dataset
 from tests.helpers.workers import run_worker
 from tests.real_config import real_params
@@ -69,6 +69,19 @@ def test_fp32_region_is_a_no_op_and_bf16_autocasts():
         assert (a @ b).dtype == torch.bfloat16
     with pytest.raises(ValueError, match="precision 'fp16'"):
         autocast_region("cpu", "fp16")
+
+
+def test_bf16_on_cpu_kernels_pinned_to_avx2_is_warned_about(monkeypatch, caplog):
+    threads = torch.get_num_threads()
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    settings = validate(RuntimeSettings, {**real_params()["runtime"], "threads": 1}, "runtime")
+    with caplog.at_level("WARNING", logger="pipeline.runtime"):
+        setup(settings.model_copy(update={"device": "cpu"}), 0)
+        assert not caplog.records  # fp32: nothing to say
+        runtime = setup(settings.model_copy(update={"device": "cpu", "precision": "bf16"}), 0)
+    assert runtime.precision == "bf16"
+    assert len(caplog.records) == 1 and "PIPELINE_CPU_ISA=native" in caplog.records[0].message
+    torch.set_num_threads(threads)
 
 
 def test_resume_key_is_empty_for_the_defaults():
