@@ -44,6 +44,7 @@ from pipeline.clustering.sparse_jaccard import (
     check_max_distance,
     prepared_v,
     sparse_jaccard_distance,
+    sparse_jaccard_distance_torch,
 )
 
 __all__ = [
@@ -340,7 +341,8 @@ def compute_sparse_jaccard_distance(
         max_distance: largest distance kept (e.g. the largest DBSCAN eps).
         use_faiss: kNN search with faiss (else chunked numpy).
         chunk_size: query rows per kNN block on the numpy path.
-        knn_route: "exact", "torch", "int8" or "ivf" neighbour search (``neighbours.knn``).
+        knn_route: "exact", "torch", "int8" or "ivf" neighbour search (``neighbours.knn``);
+            "torch" also computes the Jaccard distances with torch (the same bits).
         knn_device: the "torch" route's device (None: the first GPU, else the CPU).
 
     Returns:
@@ -348,4 +350,6 @@ def compute_sparse_jaccard_distance(
     """
     check_max_distance(max_distance)
     v = _encode(features, k1, k2, use_faiss, chunk_size, knn_route, knn_device)
+    if knn_route == "torch":  # the same matrix, bit for bit, from torch on the device
+        return sparse_jaccard_distance_torch(v, max_distance, device=knn_device)
     return sparse_jaccard_distance(v, max_distance)

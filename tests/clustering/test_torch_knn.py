@@ -1,4 +1,4 @@
-"""The "torch" neighbour route (GPU clustering) against the CPU routes, on CPU tensors."""
+"""The "torch" route (GPU clustering: kNN and sparse Jaccard) against the CPU routes, on CPU tensors."""
 
 from __future__ import annotations
 
@@ -6,10 +6,18 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.clustering import neighbours
-from pipeline.clustering.jaccard import compute_jaccard_distance, compute_sparse_jaccard_distance
+from pipeline.clustering import jaccard, neighbours, sparse_jaccard
+from pipeline.clustering.jaccard import (
+    compute_jaccard_distance,
+    compute_sparse_jaccard_distance,
+    k_reciprocal_encoding,
+)
 from pipeline.clustering.neighbours import knn
 from pipeline.clustering.pseudo_labels import cluster
+from pipeline.clustering.sparse_jaccard import (
+    sparse_jaccard_distance,
+    sparse_jaccard_distance_torch,
+)
 from tests.clustering.test_neighbours import blobs
 
 
@@ -141,3 +149,32 @@ def test_dense_jaccard_matches_the_exact_route():
     x = blobs(300, 10, 16, 0.4, 6)
     got = compute_jaccard_distance(x, 20, 6, knn_route="torch", knn_device="cpu")
     np.testing.assert_allclose(got, compute_jaccard_distance(x, 20, 6), atol=1e-5)
+
+
+@pytest.mark.parametrize("max_distance", [0.0, 0.6, 0.95])
+def test_torch_sparse_jaccard_is_the_cpu_matrix_bit_for_bit(max_distance, monkeypatch):
+    x = neighbours.l2_normalize(blobs(600, 30, 32, 0.4, 8))
+    idx, dist = knn(x, 21, show_progress=False)
+    v = k_reciprocal_encoding(idx, dist, 20, 6, features=x)
+    ref = sparse_jaccard_distance(v, max_distance, show_progress=False)
+    # Row blocks of a few thousand pairs: many blocks, ragged at the end.
+    monkeypatch.setattr(sparse_jaccard, "_TORCH_BLOCK_PAIRS", 20000)
+    got = sparse_jaccard_distance_torch(v, max_distance, device="cpu", show_progress=False)
+    assert ref.nnz >= (600 if max_distance == 0 else 5 * 600)  # the diagonal, and more
+    assert np.array_equal(got.indptr, ref.indptr) and np.array_equal(got.indices, ref.indices)
+    assert np.array_equal(got.data.view(np.uint32), ref.data.view(np.uint32))
+
+
+def test_torch_route_clusters_on_the_torch_jaccard(monkeypatch):
+    calls = []
+    real = sparse_jaccard.sparse_jaccard_distance_torch
+
+    def spy(v, max_distance, **kwargs):
+        calls.append(kwargs["device"])
+        return real(v, max_distance, **kwargs)
+
+    monkeypatch.setattr(jaccard, "sparse_jaccard_distance_torch", spy)
+    x = blobs(200, 10, 16, 0.4, 9)
+    compute_sparse_jaccard_distance(x, 10, 4, max_distance=0.5, knn_route="torch", knn_device="cpu")
+    compute_sparse_jaccard_distance(x, 10, 4, max_distance=0.5)
+    assert calls == ["cpu"]
