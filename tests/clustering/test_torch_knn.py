@@ -178,3 +178,35 @@ def test_torch_route_clusters_on_the_torch_jaccard(monkeypatch):
     compute_sparse_jaccard_distance(x, 10, 4, max_distance=0.5, knn_route="torch", knn_device="cpu")
     compute_sparse_jaccard_distance(x, 10, 4, max_distance=0.5)
     assert calls == ["cpu"]
+
+
+def test_track_rounds_with_knn_torch_give_the_exact_routes_labels():
+    from pipeline.models.dicl.pseudo_labels import PseudoLabelConfig, assign_pseudo_labels
+    from pipeline.models.scl.rounds import pseudo_labels
+
+    x = blobs(400, 16, 16, 0.3, 10)
+    images = np.arange(400)
+    dicl = {
+        route: assign_pseudo_labels(
+            x, images, PseudoLabelConfig(knn=route, k1=10, k2=4), knn_device="cpu"
+        ).labels
+        for route in ("exact", "torch")
+    }
+    assert dicl["exact"].max() >= 10 and np.array_equal(dicl["exact"], dicl["torch"])
+    g, loc = torch.from_numpy(x[:, :8]), torch.from_numpy(x[:, 8:].reshape(400, 2, 4))
+    scl = {
+        route: pseudo_labels(
+            g,
+            loc,
+            lambda_g=0.5,
+            method="dbscan",
+            knn=route,
+            knn_device=torch.device("cpu"),
+            k1=10,
+            k2=4,
+            eps=0.5,
+            min_samples=4,
+        )
+        for route in ("exact", "torch")
+    }
+    assert scl["exact"].max() >= 5 and np.array_equal(scl["exact"], scl["torch"])
