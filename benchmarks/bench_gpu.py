@@ -442,7 +442,8 @@ def bench_profile(
         {str(w.message).splitlines()[0] for w in caught if "determinis" in str(w.message)}
     )
     memory, memory_kind = peak_memory(device)
-    it_per_s = timed / seconds if timed > 0 and seconds > 0 else float("nan")
+    # None (JSON null) when no step ran after the warm-up ones (--steps 1 or 2).
+    it_per_s = timed / seconds if timed > 0 and seconds > 0 else None
     return {
         "profile": profile.name,
         "track": profile.track,
@@ -451,12 +452,12 @@ def bench_profile(
         "images_per_step": images_per_step,
         "steps": steps,
         "first_step_s": round(first_step_s, 3),
-        "it_per_s": round(it_per_s, 4),
-        "images_per_s": round(it_per_s * images_per_step, 3),
+        "it_per_s": None if it_per_s is None else round(it_per_s, 4),
+        "images_per_s": None if it_per_s is None else round(it_per_s * images_per_step, 3),
         "peak_memory_gib": round(memory, 3),
         "peak_memory_kind": memory_kind,
         "losses_finite": bool(all(math.isfinite(float(x)) for x in losses)),
-        "last_loss": float(losses[-1]),
+        "last_loss": float(losses[-1]) if math.isfinite(float(losses[-1])) else None,
         "nondeterministic_ops": nondeterministic,
     }
 
@@ -514,9 +515,10 @@ def main(argv: list[str] | None = None) -> dict:
                 PROFILES[name], device, args.steps, args.tiny, args.precision, Path(folder)
             )
             report["profiles"].append(row)
+            rate = row["it_per_s"] or float("nan")
             print(
                 f"{name:<18} first step {row['first_step_s']:7.2f} s  "
-                f"{row['it_per_s']:8.3f} it/s  {row['images_per_s']:8.2f} img/s  "
+                f"{rate:8.3f} it/s  {rate * row['images_per_step']:8.2f} img/s  "
                 f"peak {row['peak_memory_gib']:6.2f} GiB  finite={row['losses_finite']}  "
                 f"nondeterministic ops: {len(row['nondeterministic_ops'])}",
                 flush=True,
@@ -524,7 +526,7 @@ def main(argv: list[str] | None = None) -> dict:
             for op in row["nondeterministic_ops"]:
                 print(f"    {op}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    args.out.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
     return report
 
