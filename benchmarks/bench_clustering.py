@@ -12,8 +12,10 @@ real data.
 One child process per (case, neighbour route), so that its peak resident memory
 (ru_maxrss) is its own, with the AVX2 kernels every stage pins (``--kernels native``:
 the CPU's own); CPU seconds include the int8 route's search process, whose peak
-RSS counts in "with child" (the sampled peak of both processes together): normalise, kNN ("exact" faiss flat, "int8" or "ivf"), encoding
-V, sparse Jaccard (pairs <= eps), DBSCAN. Labels of a route are compared (ARI) with
+RSS counts in "with child" (the sampled peak of both processes together): normalise, kNN ("exact" faiss flat, "int8", "ivf", or "torch": kNN and Jaccard
+with torch on the first GPU, whose peak memory it records), encoding
+V, sparse Jaccard (pairs <= eps), DBSCAN. The ``cuhk-256`` case is DICL's CUHK-SYSU
+round (55,272 x 256): ``--case cuhk-256 --route exact torch`` on a GPU node. Labels of a route are compared (ARI) with
 those of the exact route of the same case when that ran in the same invocation, and
 so are its neighbour lists (the share of rows with the same set of k1 + 1).
 
@@ -50,12 +52,14 @@ CASES = {
     "market": (12_936, 751, 6, 2048),
     "msmt": (32_621, 1_041, 15, 2048),
     "msmt-256": (32_621, 1_041, 15, 256),
+    # DICL's CUHK-SYSU round: its memory's 55,272 training boxes, 256-d embeddings, no cameras.
+    "cuhk-256": (55_272, 5_532, 1, 256),
     "100k": (100_000, 3_226, 15, 2048),
     "100k-256": (100_000, 3_226, 15, 256),
     "500k": (500_000, 16_129, 15, 2048),
     "500k-256": (500_000, 16_129, 15, 256),
 }
-ROUTES = ("exact", "int8", "ivf")
+ROUTES = ("exact", "int8", "ivf", "torch")
 # Norms of the camera offset and of the noise, against unit identity centres:
 # chosen so that DBSCAN finds most identities but not all (on the Market size:
 # ~870 clusters for 751 ids, ~10% outliers, NMI ~0.97).
@@ -136,6 +140,7 @@ def run_case(name: str, route: str, seed: int, labels_out: Path, lists_out: Path
         neighbours,
         sparse_jaccard_distance,
     )
+    from pipeline.clustering.sparse_jaccard import sparse_jaccard_distance_torch
 
     n, n_ids, n_cams, dim = CASES[name]
     feats, ids = clustered_features(n, n_ids, n_cams, dim, seed)
@@ -153,6 +158,13 @@ def run_case(name: str, route: str, seed: int, labels_out: Path, lists_out: Path
             return search(xq, xb, k)
 
         neighbours.faiss.knn = counted
+    if route == "torch":  # on the first GPU when there is one (else the CPU)
+        import torch
+
+        device = neighbours.default_device()
+        if device.type == "cuda":
+            torch.zeros(1, device=device)  # CUDA context outside the timings
+            torch.cuda.reset_peak_memory_stats(device)
     out: dict = {"case": name, "route": route, "n": n, "dim": dim, "ids": n_ids}
     out["rss_inputs_gib"] = peak_rss_gib()
     tree = TreePeakRss()
@@ -175,7 +187,13 @@ def run_case(name: str, route: str, seed: int, labels_out: Path, lists_out: Path
     v = timed("encode", k_reciprocal_encoding, idx, dist, K1, K2, features=x)
     out["v_nnz_per_row"] = v.nnz / n
     del idx, dist
-    near = timed("jaccard", sparse_jaccard_distance, v, EPS)
+    if route == "torch":
+        near = timed("jaccard", sparse_jaccard_distance_torch, v, EPS, device=device)
+        if device.type == "cuda":
+            out["gpu_peak_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
+            out["device"] = torch.cuda.get_device_name(device)
+    else:
+        near = timed("jaccard", sparse_jaccard_distance, v, EPS)
     out["jaccard_nnz_per_row"] = near.nnz / n
     del v
     labels = timed("dbscan", cluster, near, "dbscan", EPS, MIN_SAMPLES)

@@ -9,12 +9,15 @@ verify its sha256, and unpack only ``detectron2/`` (the wheel also carries a str
 top-level ``tools/`` package that must not land in site-packages).
 
 Idempotent: a detectron2 that is already importable is kept, whether ours (same
-marker) or the user's own build from source on a GPU node.
+marker) or the user's own build from source on a GPU node. ``--wheelhouse DIR`` takes
+the wheel from DIR (scripts/build_wheelhouse.py puts it there) instead of PyPI, for a
+node without internet; the sha256 is checked either way.
 Stdlib only: it runs before the project's dependencies are importable.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import importlib.util
 import os
@@ -86,7 +89,12 @@ def unpack_package(wheel: Path, site_packages: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--wheelhouse", type=Path, help=f"a folder holding {WHEEL_NAME} (no download)"
+    )
+    args = parser.parse_args(argv)
     spec = importlib.util.find_spec("detectron2")
     if spec is not None and spec.origin:
         origin = Path(spec.origin).parent
@@ -95,7 +103,14 @@ def main() -> int:
         return 0
     site_packages = Path(sysconfig.get_paths()["purelib"])
     with tempfile.TemporaryDirectory() as tmp:
-        wheel = download_wheel(Path(tmp))
+        if args.wheelhouse is not None:
+            wheel = args.wheelhouse / WHEEL_NAME
+            if not wheel.is_file():
+                raise SystemExit(
+                    f"install_detectron2: --wheelhouse: no {WHEEL_NAME} in {args.wheelhouse}"
+                )
+        else:
+            wheel = download_wheel(Path(tmp))
         actual = sha256_of(wheel)
         if actual != WHEEL_SHA256:
             raise SystemExit(

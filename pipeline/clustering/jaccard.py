@@ -44,6 +44,7 @@ from pipeline.clustering.sparse_jaccard import (
     check_max_distance,
     prepared_v,
     sparse_jaccard_distance,
+    sparse_jaccard_distance_torch,
 )
 
 __all__ = [
@@ -271,11 +272,18 @@ def jaccard_distance(
     return out
 
 
-def _encode(features, k1, k2, use_faiss, chunk_size, route):
+def _encode(features, k1, k2, use_faiss, chunk_size, route, device):
     x = l2_normalize(features)
     check_list_length(k1 + 1, x.shape[0], "k1 + 1")
     check_list_length(k2, x.shape[0], "k2")
-    idx, dist = knn(x, max(k1 + 1, k2), chunk_size=chunk_size, use_faiss=use_faiss, route=route)
+    idx, dist = knn(
+        x,
+        max(k1 + 1, k2),
+        chunk_size=chunk_size,
+        use_faiss=use_faiss,
+        route=route,
+        device=device,
+    )
     return k_reciprocal_encoding(idx, dist, k1, k2, features=x)
 
 
@@ -287,6 +295,7 @@ def compute_jaccard_distance(
     use_faiss: bool = True,
     chunk_size: int = 1024,
     knn_route: KnnRoute = "exact",
+    knn_device=None,
 ) -> np.ndarray:
     """Dense k-reciprocal Jaccard distance of L2-normalised features, for clustering.
 
@@ -299,12 +308,14 @@ def compute_jaccard_distance(
         k2: query-expansion size.
         use_faiss: kNN search with faiss (else chunked numpy).
         chunk_size: query rows per kNN block on the numpy path.
-        knn_route: "exact", "int8" or "ivf" neighbour search (``neighbours.knn``).
+        knn_route: "exact", "torch", "int8" or "ivf" neighbour search (``neighbours.knn``).
+        knn_device: the "torch" route's device (None: the first GPU, else the CPU).
 
     Returns:
         (N, N) float32, symmetric, zero diagonal (up to float rounding).
     """
-    return jaccard_distance(_encode(features, k1, k2, use_faiss, chunk_size, knn_route))
+    v = _encode(features, k1, k2, use_faiss, chunk_size, knn_route, knn_device)
+    return jaccard_distance(v)
 
 
 def compute_sparse_jaccard_distance(
@@ -316,6 +327,7 @@ def compute_sparse_jaccard_distance(
     use_faiss: bool = True,
     chunk_size: int = 1024,
     knn_route: KnnRoute = "exact",
+    knn_device=None,
 ) -> sp.csr_matrix:
     """Jaccard distances <= ``max_distance`` only, as a CSR matrix.
 
@@ -329,11 +341,15 @@ def compute_sparse_jaccard_distance(
         max_distance: largest distance kept (e.g. the largest DBSCAN eps).
         use_faiss: kNN search with faiss (else chunked numpy).
         chunk_size: query rows per kNN block on the numpy path.
-        knn_route: "exact", "int8" or "ivf" neighbour search (``neighbours.knn``).
+        knn_route: "exact", "torch", "int8" or "ivf" neighbour search (``neighbours.knn``);
+            "torch" also computes the Jaccard distances with torch (the same bits).
+        knn_device: the "torch" route's device (None: the first GPU, else the CPU).
 
     Returns:
         (N, N) CSR float32 with sorted indices.
     """
     check_max_distance(max_distance)
-    v = _encode(features, k1, k2, use_faiss, chunk_size, knn_route)
+    v = _encode(features, k1, k2, use_faiss, chunk_size, knn_route, knn_device)
+    if knn_route == "torch":  # the same matrix, bit for bit, from torch on the device
+        return sparse_jaccard_distance_torch(v, max_distance, device=knn_device)
     return sparse_jaccard_distance(v, max_distance)

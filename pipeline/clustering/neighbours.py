@@ -7,7 +7,8 @@ memory stays O(N k) plus one block, and both put each sample at rank 0 even
 when duplicates tie with it.
 
 Routes (``clustering.knn`` / ``pseudo_labels.knn``): "exact" (faiss IndexFlatL2,
-the default, N^2 d work), "int8" (the same lists, up to near-ties, from an int8
+the default, N^2 d work), "torch" (the same N^2 d search as blocked torch matmuls
+on the stage's device, a GPU where there is one: see ``_torch_knn``), "int8" (the same lists, up to near-ties, from an int8
 search re-ranked in float32: see ``_int8_knn``) and "ivf" (faiss IndexIVFFlat:
 k-means cells of about sqrt(N) samples, each query scans its nearest ``IVF_PROBES``
 cells; the listed distances stay exact, the lists can miss neighbours). IVF is
@@ -33,7 +34,7 @@ from pipeline.progress import progress
 
 log = logging.getLogger(__name__)
 
-KnnRoute = Literal["exact", "int8", "ivf"]
+KnnRoute = Literal["exact", "int8", "ivf", "torch"]
 KNN_ROUTES: tuple[str, ...] = get_args(KnnRoute)
 
 # Query rows per faiss call (for progress), at least. faiss searches with BLAS when a
@@ -305,6 +306,64 @@ def _int8_knn(x: np.ndarray, k: int, show: bool) -> tuple[np.ndarray, np.ndarray
     return idx, top
 
 
+# torch route: bytes of one query block's work, float32 distances and int64 sort keys
+# (12 bytes a cell) with room for topk's scratch: 55,272 columns give 1,214-row blocks,
+# about 1 GiB of device memory (features and lists add 0.08 GiB at 55,272 x 256, k 31).
+_TORCH_BLOCK_BYTES = 1 << 30
+_TORCH_BYTES_PER_CELL = 16
+
+
+def default_device():
+    """The device a "torch" search runs on when none is given: the first GPU, else the CPU."""
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _torch_knn(x: np.ndarray, k: int, device, show: bool) -> tuple[np.ndarray, np.ndarray]:
+    """k smallest squared distances per row, ordered by (distance, column), via torch.
+
+    Each block of query rows gets |x_i|^2 + |x_j|^2 - 2 x_i.x_j against all N columns
+    (the numpy path's formula, in float32 with full-precision matmuls: TF32 is switched
+    off for the call), clamped at +0. Ties must fall to the lower column, as on the
+    numpy path, but ``torch.topk`` orders ties arbitrarily: so each cell becomes one
+    int64 key, the float's bits (monotone for non-negative floats) above the column,
+    and topk selects on keys that never tie. Memory: the features, the (N, k) lists
+    and one block of ``_TORCH_BLOCK_BYTES`` (see its comment).
+    """
+    import torch
+
+    n, d = x.shape
+    device = default_device() if device is None else torch.device(device)
+    rows_per_block = max(1, _TORCH_BLOCK_BYTES // (_TORCH_BYTES_PER_CELL * n))
+    saved_precision = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    try:
+        with torch.no_grad():
+            xt = torch.from_numpy(x).to(device)
+            sq = (xt * xt).sum(dim=1)
+            columns = torch.arange(n, device=device, dtype=torch.int64)
+            idx = torch.empty((n, k), dtype=torch.int64, device=device)
+            dist = torch.empty((n, k), dtype=torch.float32, device=device)
+            starts = range(0, n, rows_per_block)
+            for start in progress(starts, desc="neighbours (torch)", disable=not show):
+                stop = min(start + rows_per_block, n)
+                block = torch.mm(xt[start:stop], xt.t()).mul_(-2.0)
+                block.add_(sq[start:stop, None]).add_(sq[None, :])
+                # Clamp, then -0.0 + 0.0 = +0.0: -0.0's bits would sort last.
+                block.clamp_min_(0.0).add_(0.0)
+                keys = block.view(torch.int32).to(torch.int64).bitwise_left_shift_(32)
+                del block
+                keys.bitwise_or_(columns)
+                best = torch.topk(keys, k, dim=1, largest=False, sorted=True).values
+                del keys
+                idx[start:stop] = best.bitwise_and(0xFFFFFFFF)
+                dist[start:stop] = best.bitwise_right_shift(32).to(torch.int32).view(torch.float32)
+            return idx.cpu().numpy(), dist.cpu().numpy()
+    finally:
+        torch.set_float32_matmul_precision(saved_precision)
+
+
 def _ivf_index(x: np.ndarray):
     n, d = x.shape
     cells = max(1, min(int(round(np.sqrt(n))), n // 39))
@@ -326,6 +385,7 @@ def knn(
     use_faiss: bool = True,
     route: KnnRoute = "exact",
     show_progress: bool = True,
+    device=None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """k nearest neighbours by squared Euclidean distance, each sample first.
 
@@ -338,9 +398,12 @@ def knn(
         chunk_size: query rows per block on the numpy path.
         use_faiss: search with faiss-cpu; False uses chunked numpy (ties ordered
             by index; exact route only).
-        route: "exact", "int8" (the exact lists but for rare near-ties) or "ivf"
-            (approximate; see the module docstring).
+        route: "exact", "torch" (the numpy path's lists, ties by index, on ``device``),
+            "int8" (the exact lists but for rare near-ties) or "ivf" (approximate;
+            see the module docstring).
         show_progress: a progress bar on stderr when the search takes a while.
+        device: the torch device of the "torch" route (None: the first GPU, else
+            the CPU); the other routes ignore it.
 
     Returns:
         idx (N, k) int64 with idx[i, 0] == i, and dist (N, k) float32 ascending
@@ -351,6 +414,9 @@ def knn(
     x = as_feature_matrix(features)
     n = x.shape[0]
     check_list_length(k, n)
+    if route == "torch":
+        idx, dist = _torch_knn(x, int(k), device, show_progress)
+        return _put_self_first(idx, dist)
     if route == "int8":
         idx, dist = _int8_knn(x, int(k), show_progress)
         np.maximum(dist, 0.0, out=dist)

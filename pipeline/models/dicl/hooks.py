@@ -144,6 +144,7 @@ class PseudoLabelHook(HookBase):
                 indep_threshold=self.trainer.pseudo_state.get("indep_threshold"),
                 held_back_ids=self.training_set.held_back_ids,
                 instance_level=self.trainer.epoch < self.config.instance_epochs,
+                knn_device=memory.features.device,
             )
         if comm.get_world_size() > 1:
             result = comm.all_gather(result)[0]

@@ -78,6 +78,7 @@ def assign_pseudo_labels(
     indep_threshold: float | None = None,
     held_back_ids: np.ndarray | None = None,
     instance_level: bool = False,
+    knn_device=None,
 ) -> PseudoLabels:
     """Cluster the memory slots.
 
@@ -88,6 +89,8 @@ def assign_pseudo_labels(
         indep_threshold: threshold of an earlier round (None: derive it).
         held_back_ids: (M,) true ids for the statistics only (-1 unknown).
         instance_level: skip clustering, every slot its own label (warm-up epochs).
+        knn_device: where ``knn: torch`` searches (the memory's device; None: the
+            first GPU, else the CPU).
 
     Returns:
         :class:`PseudoLabels`.
@@ -100,7 +103,12 @@ def assign_pseudo_labels(
         labels = np.arange(n, dtype=np.int64)
     else:
         distance = compute_sparse_jaccard_distance(
-            feats, config.k1, config.k2, max_distance=max(config.eps), knn_route=config.knn
+            feats,
+            config.k1,
+            config.k2,
+            max_distance=max(config.eps),
+            knn_route=config.knn,
+            knn_device=knn_device,
         )
         if config.reliability:
             result = reliable_cluster(

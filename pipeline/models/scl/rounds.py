@@ -59,6 +59,7 @@ def pseudo_labels(
     lambda_g: float,
     method: str,
     knn: str = "exact",
+    knn_device: torch.device | None = None,
     k1: int,
     k2: int,
     eps: float,
@@ -68,13 +69,16 @@ def pseudo_labels(
 
     DBSCAN reads a sparse Jaccard matrix holding only pairs within ``eps`` (the
     pairs it can link), so memory stays linear in N; HDBSCAN needs the dense one.
-    ``knn`` picks the neighbour search ("exact", "int8" or the approximate "ivf").
+    ``knn`` picks the neighbour search ("exact", "int8", the approximate "ivf", or
+    "torch" on ``knn_device``, the trainer's device).
     """
     mixed = mixed_embedding(global_feats, local_feats, lambda_g).numpy()
     if method == "dbscan":
-        distance = compute_sparse_jaccard_distance(mixed, k1, k2, max_distance=eps, knn_route=knn)
+        distance = compute_sparse_jaccard_distance(
+            mixed, k1, k2, max_distance=eps, knn_route=knn, knn_device=knn_device
+        )
     else:
-        distance = compute_jaccard_distance(mixed, k1, k2, knn_route=knn)
+        distance = compute_jaccard_distance(mixed, k1, k2, knn_route=knn, knn_device=knn_device)
     return cluster(distance, method, eps, min_samples, outliers="drop")
 
 

@@ -178,6 +178,7 @@ class SCLTrainer:
                 lambda_g=self.settings.selection.lambda_g,
                 method=c.method,
                 knn=c.knn,
+                knn_device=self.device,
                 k1=c.k1,
                 k2=c.k2,
                 eps=c.eps,
