@@ -32,14 +32,18 @@ def test_each_batch_holds_p_identities_of_k_images():
 
 
 def test_mates_come_from_other_cameras_than_the_anchor_when_there_are_any():
-    # Each 5-image cluster spans 3 cameras, so any anchor has at least 3 other-camera mates:
-    # all 3 mates are drawn from them, without replacement.
-    for batch in _sampler(iters=20):
-        for start in range(0, 16, 4):
-            anchor, *mates = batch[start : start + 4]
-            if LABEL_OF[anchor] < 12:
-                assert len(set(mates)) == 3 and anchor not in mates
-                assert all(CAMERA_OF[m] != CAMERA_OF[anchor] for m in mates)
+    # Each 5-image cluster spans 3 cameras, so any anchor has 3 or 4 other-camera mates.
+    # K = 3: at least K candidates, drawn without replacement; K = 4 draws with replacement
+    # when only 3 exist (the official sampler's rule), yet still from other cameras.
+    for k in (3, 4):
+        for batch in _sampler(batch_size=4 * k, num_instances=k, iters=20):
+            for start in range(0, 4 * k, k):
+                anchor, *mates = batch[start : start + k]
+                if LABEL_OF[anchor] < 12:
+                    assert anchor not in mates
+                    assert all(CAMERA_OF[m] != CAMERA_OF[anchor] for m in mates)
+                    if k == 3:
+                        assert len(set(mates)) == 2
 
 
 def test_a_singleton_cluster_repeats_its_image():

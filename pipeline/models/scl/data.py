@@ -76,7 +76,9 @@ class PseudoIdentitySampler(Sampler[list[int]]):
     project's words: one pass visits every cluster once in random order; for each, an
     anchor image is drawn, then ``num_instances - 1`` mates, from other cameras than the
     anchor's when the cluster has any, else from the whole cluster, with replacement
-    only when too few exist. The passes are concatenated and cut into global batches
+    when fewer than ``num_instances`` candidates exist (a single-image cluster, which
+    DBSCAN with ``min_samples`` >= 2 never makes, repeats its image; the official sampler
+    would put it alone in the stream). The passes are concatenated and cut into global batches
     of ``batch_size * world_size`` (an incomplete tail is dropped), each rank taking its
     slice; a new pass is drawn whenever ``iters`` batches need more (Cluster Contrast's
     ``IterLoader``). The draws come from ``(seed, epoch)`` alone, so a resumed run sees
@@ -140,7 +142,10 @@ class PseudoIdentitySampler(Sampler[list[int]]):
             need = self.num_instances - 1
             if need and not len(pool):
                 pool = np.array([anchor])
-            mates = rng.choice(pool, size=need, replace=len(pool) < need) if need else pool[:0]
+            # Without replacement only from num_instances candidates up, as the official
+            # sampler decides (sampler.py:86, 98), so exactly K - 1 candidates repeat too.
+            replace = len(pool) < self.num_instances
+            mates = rng.choice(pool, size=need, replace=replace) if need else pool[:0]
             chunks.append(np.concatenate([[anchor], mates]))
         return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int64)
 
