@@ -6,6 +6,9 @@ another) under the URL's file name; pooch checks the digest before the file take
 its final name and re-downloads a cached copy that no longer matches. A local file
 is checked in place. Digests: a full ``sha256`` (64 hex digits), a ``sha256``
 prefix of at least 8 digits (what torchvision's file names carry), or an ``md5``.
+A URL pinned by neither is checked against the prefix its file name carries, as
+``torch.hub`` does (``resnet50-19c8e357.pth``: sha256 starts ``19c8e357``), where
+the name carries one of at least 8 hex digits.
 
 Every failure is a :class:`WeightsError` (a ``ValueError``, so a stage reports it
 on one line with exit code 2) whose message starts with the setting that named the
@@ -25,6 +28,15 @@ from pathlib import Path
 
 DEFAULT_CACHE = Path.home() / ".cache" / "pipeline" / "weights"
 _HEX = re.compile(r"[0-9a-f]+")
+# torch.hub's file-name convention (its HASH_REGEX), at least 8 digits so that a name
+# such as detectron2's R-50.pkl is not read as a digest.
+_NAME_DIGEST = re.compile(r"-([0-9a-f]{8,64})\.")
+
+
+def name_sha256_prefix(name: str) -> str | None:
+    """The sha256 prefix a weights file name carries (``resnet50-0676ba61.pth``), or None."""
+    match = _NAME_DIGEST.search(name)
+    return match.group(1) if match else None
 
 
 class WeightsError(ValueError):
@@ -83,7 +95,8 @@ def fetch_weights(
 
     Args:
         source: a local path or an ``http(s)://`` URL.
-        sha256: the pinned sha256, or a prefix of it (at least 8 hex digits).
+        sha256: the pinned sha256, or a prefix of it (at least 8 hex digits); for a URL
+            pinned by neither digest, the prefix its file name carries, if any.
         md5: the pinned md5 (where only that is published).
         cache_dir: where downloads are kept (default :data:`DEFAULT_CACHE`).
         setting: the params key that named ``source``, at the head of every error.
@@ -107,6 +120,8 @@ def fetch_weights(
 
     cache = Path(DEFAULT_CACHE if cache_dir is None else cache_dir)
     name = text.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or "weights"
+    if sha256 is None and md5 is None:
+        sha256 = name_sha256_prefix(name)
     # pooch checks full digests itself (before the file takes its name); a prefix is
     # checked here once the file is in place.
     if sha256 is not None and len(sha256) == 64:

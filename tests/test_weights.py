@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.weights import WeightsError, WeightsNotFoundError, fetch_weights
+from pipeline.weights import (
+    WeightsError,
+    WeightsNotFoundError,
+    fetch_weights,
+    name_sha256_prefix,
+)
 
 PAYLOAD = bytes(range(256)) * 512
 SHA256 = hashlib.sha256(PAYLOAD).hexdigest()
@@ -96,6 +101,28 @@ def test_url_with_a_wrong_checksum_is_refused_and_not_cached(served, tmp_path, p
         fetch_weights(url, cache_dir=cache, setting=SETTING, progressbar=False, **pin)
     assert "match" in str(info.value)
     assert not (cache / "w.pth").exists()
+
+
+def test_the_names_sha256_prefix_is_read_as_torch_hub_reads_it():
+    assert name_sha256_prefix("resnet50-19c8e357.pth") == "19c8e357"
+    assert name_sha256_prefix("resnet50-0676ba61.pth") == "0676ba61"
+    assert name_sha256_prefix("R-50.pkl") is None  # too short to be a digest
+    assert name_sha256_prefix("w.pth") is None
+
+
+def test_a_url_is_checked_against_the_prefix_its_name_carries(served, tmp_path):
+    url, folder = served
+    (folder / f"w-{SHA256[:8]}.pth").write_bytes(PAYLOAD)
+    (folder / "w-0badc0de.pth").write_bytes(PAYLOAD)  # a name whose digest is not the file's
+    cache = tmp_path / "cache"
+    good = url.replace("w.pth", f"w-{SHA256[:8]}.pth")
+    assert fetch_weights(good, cache_dir=cache, progressbar=False).read_bytes() == PAYLOAD
+    bad = url.replace("w.pth", "w-0badc0de.pth")
+    with pytest.raises(WeightsError, match=f"{SETTING}: .*does not match the pinned 0badc0de"):
+        fetch_weights(bad, cache_dir=cache, setting=SETTING, progressbar=False)
+    assert not (cache / "w-0badc0de.pth").exists()  # never left in the cache
+    # An explicit pin wins over the name (here the file's own md5).
+    assert fetch_weights(bad, md5=MD5, cache_dir=cache, progressbar=False).is_file()
 
 
 def test_a_url_that_cannot_be_fetched_is_one_weights_error(served, tmp_path):

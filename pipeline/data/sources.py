@@ -179,8 +179,9 @@ def load_track_settings(
     params.yaml is composed from conf/ (``dvc exp run``, docs/design.md, "Parameters"):
     the track's base file, the selected ``<track>/dataset`` option, then every ``-S``, so
     the section is final and is validated as it is (tests/test_compose.py validates every
-    option). Each option names itself in ``recipe``; a ``dataset`` that differs from it was
-    set by ``-S <track>.dataset=...``, which changes the data but keeps the other dataset's
+    option). Each option names itself in ``recipe`` (its dataset, or
+    ``<dataset>_<variant>``); a ``dataset`` that does not match it was set by
+    ``-S <track>.dataset=...``, which changes the data but keeps the other dataset's
     settings, and is refused.
 
     Args:
@@ -213,7 +214,11 @@ def load_track_settings(
             f"{track}.dataset: {settings.dataset!r} has layout {source.layout!r}; "
             f"the {track} track supports {', '.join(layouts)}"
         )
-    if recipe is not None and settings.dataset != recipe:
+    # An option is named after its dataset, or <dataset>_<variant> (another paper's recipe
+    # on that dataset, e.g. conf/scl/dataset/market1501_cluster_contrast.yaml).
+    if recipe is not None and not (
+        settings.dataset == recipe or recipe.startswith(f"{settings.dataset}_")
+    ):
         raise ParamsError(
             f"{track}.dataset: {settings.dataset!r}, but the section holds the settings of "
             f"conf/{track}/dataset/{recipe}.yaml ({track}.{RECIPE_KEY}). Select a dataset "

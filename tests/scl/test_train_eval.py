@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -172,3 +173,67 @@ def test_queries_are_the_first_image_of_each_identity_and_camera():
     pids = np.array([5, 5, 5, 7, 7, 5])
     cams = np.array([1, 1, 2, 1, 1, 2])
     assert query_mask(pids, cams).tolist() == [True, False, True, True, False, False]
+
+
+def _trainer(settings, tiny_dataset):
+    from pipeline.models.scl.data import test_dataset, train_dataset
+    from pipeline.models.scl.network import build_net_for
+    from pipeline.models.scl.trainer import SCLTrainer
+
+    d = settings.data
+    train_set = train_dataset(
+        tiny_dataset, tiny_dataset.parent, height=d.height, width=d.width, flip=d.flip
+    )
+    extract = test_dataset(
+        tiny_dataset, tiny_dataset.parent, "train", height=d.height, width=d.width
+    )
+    runtime = setup(runtime_settings(threads=1, device="cpu"), 0)
+    return SCLTrainer(
+        net=build_net_for(settings, None, 0),
+        settings=settings,
+        train_set=train_set,
+        extract_set=extract,
+        runtime=runtime,
+        seed=0,
+        report_ids=train_set.pids,
+    )
+
+
+@pytest.mark.slow
+def test_selection_off_keeps_the_warm_up_rule_in_every_epoch(tiny_dataset):
+    settings = tiny_settings(selection={"enabled": False}, train={"epochs": 2, "warmup_epochs": 1})
+    trainer = _trainer(settings, tiny_dataset)
+    rows = [trainer.train_epoch(epoch) for epoch in range(2)]
+    assert trainer.rounds == []  # no pseudo-label round in cluster mode either
+    for row in rows:  # self the only positive: no neighbour precision, no cluster term
+        assert "positive_precision" not in row and "loss_cluster" not in row
+        assert "pl_num_clusters" not in row
+    # The same trainer with selection on selects after the warm-up epoch.
+    on = _trainer(tiny_settings(train={"epochs": 2, "warmup_epochs": 1}), tiny_dataset)
+    assert "pl_num_clusters" in [on.train_epoch(e) for e in range(2)][1]
+
+
+@pytest.mark.slow
+def test_cluster_contrast_recipe_trains_with_adam_and_identity_batches(tiny_dataset):
+    settings = tiny_settings(
+        data={"sampler": "pk", "num_instances": 4, "pad": 2, "erasing": 0.5},
+        train={"epochs": 2, "warmup_epochs": 0, "optimizer": "adam", "iters_per_epoch": 3},
+        memory={"cluster_momentum": 0.1},
+    )
+    trainer = _trainer(settings, tiny_dataset)
+    assert isinstance(trainer.optimizer, torch.optim.Adam)
+    batches = []
+    original = trainer._step
+
+    def spy(images, cams, idx, warm):
+        batches.append(idx.tolist())
+        return original(images, cams, idx, warm)
+
+    trainer._step = spy
+    row = trainer.train_epoch(0)
+    labels = trainer.labels.cpu().numpy()
+    assert row["pl_num_clusters"] >= 2, row  # enough clusters for 2 identities x 4 images
+    assert len(batches) == 3 and row["images"] == 24.0  # iters_per_epoch, not one pass
+    for batch in batches:
+        assert sorted(Counter(labels[batch].tolist()).values()) == [4, 4]
+        assert (labels[batch] >= 0).all()  # outliers never train

@@ -3,7 +3,8 @@
 The official code draws plain shuffled batches of 8 training images (no
 identity sampler: there are no labels) with only a horizontal flip as
 augmentation. In cluster mode the epoch runs over the images DBSCAN kept
-(outliers dropped). Every epoch's order comes from ``(seed, epoch)`` alone, so a
+(outliers dropped); ``data.sampler: pk`` draws Cluster Contrast's batches there instead
+(:class:`PseudoIdentitySampler`). Every epoch's order comes from ``(seed, epoch)`` alone, so a
 resumed run sees the same batches; under DDP each global batch of
 ``batch_size * world_size`` images is cut into one slice per rank, and an
 incomplete last batch is dropped (BatchNorm cannot train on a single image).
@@ -65,6 +66,110 @@ class ShuffledBatchSampler(Sampler[list[int]]):
                 start + self.rank * self.batch_size : start + (self.rank + 1) * self.batch_size
             ]
             yield shard.tolist()
+
+
+class PseudoIdentitySampler(Sampler[list[int]]):
+    """Batches of ``batch_size / num_instances`` pseudo identities x ``num_instances`` images.
+
+    Cluster Contrast's sampler (alibaba/cluster-contrast-reid,
+    ``clustercontrast/utils/data/sampler.py``, ``RandomMultipleGallerySampler``) in this
+    project's words: one pass visits every cluster once in random order; for each, an
+    anchor image is drawn, then ``num_instances - 1`` mates, from other cameras than the
+    anchor's when the cluster has any, else from the whole cluster, with replacement
+    when fewer than ``num_instances`` candidates exist (a single-image cluster, which
+    DBSCAN with ``min_samples`` >= 2 never makes, repeats its image; the official sampler
+    would put it alone in the stream). The passes are concatenated and cut into global batches
+    of ``batch_size * world_size`` (an incomplete tail is dropped), each rank taking its
+    slice; a new pass is drawn whenever ``iters`` batches need more (Cluster Contrast's
+    ``IterLoader``). The draws come from ``(seed, epoch)`` alone, so a resumed run sees
+    the same batches.
+
+    Args:
+        indices: dataset indices of the clustered images.
+        labels: ``(len(indices),)`` pseudo label of each (>= 0).
+        cameras: ``(len(indices),)`` camera of each.
+        batch_size: images per rank and step (a multiple of ``num_instances``).
+        num_instances: images per pseudo identity in a batch.
+        iters: steps per epoch (0: as many as one pass fills).
+        seed, rank, world_size: as :class:`ShuffledBatchSampler`.
+    """
+
+    def __init__(
+        self,
+        indices: Sequence[int],
+        labels: Sequence[int],
+        cameras: Sequence[int],
+        batch_size: int,
+        num_instances: int,
+        *,
+        iters: int,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        if batch_size % num_instances:
+            raise ValueError(
+                f"batch_size {batch_size} is not a multiple of num_instances {num_instances}"
+            )
+        self.indices = np.asarray(indices, dtype=np.int64)
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.cameras = np.asarray(cameras, dtype=np.int64)
+        if not len(self.indices) == len(self.labels) == len(self.cameras):
+            raise ValueError("indices, labels and cameras must have one entry per image")
+        if (self.labels < 0).any():
+            raise ValueError("PseudoIdentitySampler: outliers (label -1) must be dropped first")
+        self.members = [np.flatnonzero(self.labels == k) for k in np.unique(self.labels)]
+        self.batch_size = batch_size
+        self.num_instances = num_instances
+        self.iters = iters
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _one_pass(self, rng: np.random.Generator) -> np.ndarray:
+        """Positions (into ``indices``) of one visit of every cluster, K images each."""
+        chunks = []
+        for cluster in rng.permutation(len(self.members)):
+            members = self.members[cluster]
+            anchor = members[rng.integers(len(members))]
+            rest = members[members != anchor]
+            other_camera = rest[self.cameras[rest] != self.cameras[anchor]]
+            pool = other_camera if len(other_camera) else rest
+            need = self.num_instances - 1
+            if need and not len(pool):
+                pool = np.array([anchor])
+            # Without replacement only from num_instances candidates up, as the official
+            # sampler decides (sampler.py:86, 98), so exactly K - 1 candidates repeat too.
+            replace = len(pool) < self.num_instances
+            mates = rng.choice(pool, size=need, replace=replace) if need else pool[:0]
+            chunks.append(np.concatenate([[anchor], mates]))
+        return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int64)
+
+    def _steps_per_pass(self) -> int:
+        return len(self.members) * self.num_instances // (self.batch_size * self.world_size)
+
+    def __len__(self) -> int:
+        return self.iters if self.iters > 0 else self._steps_per_pass()
+
+    def __iter__(self) -> Iterator[list[int]]:
+        if self._steps_per_pass() == 0:
+            raise ValueError(
+                f"{len(self.members)} pseudo identities x {self.num_instances} images fill "
+                f"no batch of {self.batch_size * self.world_size}"
+            )
+        rng = np.random.default_rng(self.seed * 100003 + self.epoch)
+        step = self.batch_size * self.world_size
+        stream = np.zeros(0, dtype=np.int64)
+        for _ in range(len(self)):
+            if len(stream) < step:  # a new pass; the previous pass's tail is dropped
+                stream = self._one_pass(rng)
+            batch, stream = stream[:step], stream[step:]
+            mine = batch[self.rank * self.batch_size : (self.rank + 1) * self.batch_size]
+            yield self.indices[mine].tolist()
 
 
 def _rows(index_csv: str | Path, splits: Sequence[str], pids_in, pids_out) -> list:

@@ -52,12 +52,19 @@ class DataSettings(Settings):
     pad: int = Field(ge=0)
     erasing: float = Field(ge=0.0, le=1.0)
     batch_size: int = Field(ge=1)
+    # random: plain shuffled batches (the paper); pk: batch_size / num_instances pseudo
+    # identities x num_instances images each (Cluster Contrast's sampler; cluster mode).
+    sampler: Literal["random", "pk"]
+    num_instances: int = Field(ge=1)
     test_batch_size: int = Field(ge=1)
     num_workers: int = Field(ge=0)
 
 
 class TrainSettings(Settings):
     epochs: int = Field(ge=1)
+    # Optimizer steps per epoch with the pk sampler (0: one pass over the clustered images).
+    iters_per_epoch: int = Field(ge=0)
+    optimizer: Literal["sgd", "adam"]
     lr: float = Field(gt=0.0)
     momentum: float = Field(ge=0.0, lt=1.0)
     nesterov: bool
@@ -73,6 +80,9 @@ class MemorySettings(Settings):
 
 
 class SelectionSettings(Settings):
+    # false: no selection at all, every epoch as a warm-up epoch (self the only positive,
+    # random negatives, no pseudo-label rounds): the ablation row "selection off".
+    enabled: bool
     lambda_g: float = Field(ge=0.0, le=1.0)
     camera_penalty: float = Field(ge=0.0)
     num_positives: int = Field(ge=0)
@@ -136,6 +146,23 @@ class SCLSettings(Settings):
             raise ValueError(
                 f"train.warmup_epochs ({self.train.warmup_epochs}) exceeds train.epochs "
                 f"({self.train.epochs})"
+            )
+        d = self.data
+        if d.sampler == "pk":
+            if self.mode != "cluster":
+                raise ValueError(
+                    "data.sampler 'pk' samples pseudo identities: it needs mode 'cluster' "
+                    f"(mode is {self.mode!r})"
+                )
+            if d.batch_size % d.num_instances:
+                raise ValueError(
+                    f"data.batch_size ({d.batch_size}) must be a multiple of "
+                    f"data.num_instances ({d.num_instances}) with the pk sampler"
+                )
+        elif self.train.iters_per_epoch:
+            raise ValueError(
+                f"train.iters_per_epoch ({self.train.iters_per_epoch}) needs data.sampler "
+                "'pk'; the random sampler makes one pass per epoch (set it to 0)"
             )
         return self
 

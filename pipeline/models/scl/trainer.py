@@ -4,11 +4,13 @@ The step, as the official ``create_supervised_trainer`` runs it: embed a batch
 (global + 8 stripes), select positives and negatives against the distance banks,
 the selective contrastive loss on the mixture bank for the global feature and
 for the concatenated stripes, ``total = lambda_p L_local + (1 - lambda_p) L_global``,
-an SGD step, then the memory updates. In the first ``warmup_epochs`` epochs the
+an SGD step (Adam with ``train.optimizer: adam``), then the memory updates. In the
+first ``warmup_epochs`` epochs (every epoch with ``selection.enabled: false``) the
 sample itself is the only positive and negatives are random. Cluster mode
 (the project's addition) runs a pseudo-label round before each later epoch,
 takes positives from the sample's cluster, trains on the clustered images only
-and adds a centroid contrast term (weight ``loss.cluster_weight``) per branch.
+and adds a centroid contrast term (weight ``loss.cluster_weight``) per branch;
+``data.sampler: pk`` then draws Cluster Contrast's identity-balanced batches.
 
 Under DDP every rank selects for its own batch slice against identical banks;
 the updates of all ranks are gathered and applied in rank order, so the banks
@@ -27,7 +29,7 @@ from tqdm import tqdm
 
 from pipeline.losses.cluster_contrast import cluster_contrast_loss
 from pipeline.losses.selective_contrastive import positive_weights, selective_contrastive_loss
-from pipeline.models.scl.data import ShuffledBatchSampler, loader
+from pipeline.models.scl.data import PseudoIdentitySampler, ShuffledBatchSampler, loader
 from pipeline.models.scl.memory import ClusterMemory, InstanceMemory
 from pipeline.models.scl.rounds import extract_embeddings, pseudo_labels, round_quality
 from pipeline.models.scl.selection import (
@@ -95,13 +97,18 @@ class SCLTrainer:
         train = settings.train
         # runtime.batch_rule / lr_scaling (one process: the configured batch and lr).
         self.batch = runtime.batch_plan(settings.data.batch_size, "scl.data.batch_size")
-        self.optimizer = torch.optim.SGD(
-            self.net.parameters(),
-            lr=self.batch.lr(train.lr),
-            momentum=train.momentum,
-            nesterov=train.nesterov and train.momentum > 0,
-            weight_decay=train.weight_decay,
-        )
+        if train.optimizer == "adam":  # Cluster Contrast's optimizer (train.momentum unused)
+            self.optimizer = torch.optim.Adam(
+                self.net.parameters(), lr=self.batch.lr(train.lr), weight_decay=train.weight_decay
+            )
+        else:
+            self.optimizer = torch.optim.SGD(
+                self.net.parameters(),
+                lr=self.batch.lr(train.lr),
+                momentum=train.momentum,
+                nesterov=train.nesterov and train.momentum > 0,
+                weight_decay=train.weight_decay,
+            )
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
             self.optimizer, milestones=list(train.lr_steps), gamma=train.lr_gamma
         )
@@ -245,7 +252,8 @@ class SCLTrainer:
         if not self.initialised:
             self._init_memory()
             self.initialised = True
-        warm = epoch < st.train.warmup_epochs
+        # selection.enabled false: the warm-up rule throughout (the "selection off" row).
+        warm = epoch < st.train.warmup_epochs or not st.selection.enabled
         row: dict[str, float] = {}
         self.labels = None
         indices = np.arange(len(self.train_set))
@@ -258,13 +266,17 @@ class SCLTrainer:
             else:  # nothing clustered yet: this epoch stays instance-level (warm-up rule)
                 self.labels = None
                 warm = True
-        sampler = ShuffledBatchSampler(
-            indices,
-            self.batch.per_process,
-            seed=self.seed,
-            rank=self.runtime.rank,
-            world_size=self.runtime.world_size,
-        )
+        sampler = None
+        if st.data.sampler == "pk" and self.labels is not None:
+            sampler = self._pk_sampler(indices)
+        if sampler is None:
+            sampler = ShuffledBatchSampler(
+                indices,
+                self.batch.per_process,
+                seed=self.seed,
+                rank=self.runtime.rank,
+                world_size=self.runtime.world_size,
+            )
         sampler.set_epoch(epoch)
         data = loader(
             self.train_set,
@@ -295,6 +307,27 @@ class SCLTrainer:
         if self._validation_due(epoch):
             row.update(self.validate(self.net))
         return row
+
+    def _pk_sampler(self, indices: np.ndarray) -> PseudoIdentitySampler | None:
+        """Cluster Contrast's identity-balanced batches over the clustered ``indices``, or
+        None when too few clusters fill one batch (the epoch then shuffles them plainly)."""
+        st = self.settings
+        labels = self.labels.cpu().numpy()[indices]
+        if len(np.unique(labels)) * st.data.num_instances < self.batch.per_process * (
+            self.runtime.world_size
+        ):
+            return None
+        return PseudoIdentitySampler(
+            indices,
+            labels,
+            np.asarray(self.train_set.cameras)[indices],
+            self.batch.per_process,
+            st.data.num_instances,
+            iters=st.train.iters_per_epoch,
+            seed=self.seed,
+            rank=self.runtime.rank,
+            world_size=self.runtime.world_size,
+        )
 
     def _validation_due(self, epoch: int) -> bool:
         if self.validate is None or not self.runtime.is_main:
