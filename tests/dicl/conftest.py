@@ -26,7 +26,7 @@ TINY_CHANGES = {
             "post_nms_topk_test": 30,
             "batch_size_per_image": 64,
         },
-        "roi": {"pooler_resolution": [7, 3], "batch_size_per_image": 16},
+        "roi": {"pooler_resolution": [7, 3], "batch_size_per_image": 16, "deform_fc_channels": 16},
         "head": {"conv_dim": 16},
         "crop": {"size": [56, 24]},
     },
