@@ -37,6 +37,7 @@ TINY_CHANGES = {
         "lr": 0.01,
         "lr_steps": [1],
         "warmup_iters": 2,
+        "memory_size": 36,  # the tiny world's 12 train scenes x 3 people (checked at load)
         "scales": [[128, 96]],
     },
     "test": {"scale": [128, 96], "gallery_size": 7, "ranked_list_queries": 2},

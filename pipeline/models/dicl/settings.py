@@ -154,7 +154,7 @@ class TrainSettings(Settings):
     scales: list[Pair]
     flip: bool
     num_workers: int = Field(ge=0)
-    memory_size: int | None = Field(ge=1, description="expected number of training boxes")
+    memory_size: int | None = Field(ge=1, description="boxes of the whole train.json (checked)")
 
 
 class TestSettings(Settings):
