@@ -15,8 +15,8 @@ mmcv/mmcv/ops/deform_roi_pool.py:110-148). It works in two passes:
    (i, j) is pooled again with its samples moved by ``gamma * roi width * dx`` and
    ``gamma * roi height * dy`` (deform_roi_pool_cuda_kernel.cuh, forward kernel).
 
-The second pass samples every shifted point with
-:func:`torch.nn.functional.grid_sample` on coordinates clamped the way RoIAlign's
+The second pass lays every shifted sample point out in one list and samples it with
+:func:`torch.nn.functional.grid_sample` (one call per image) on coordinates clamped the way RoIAlign's
 bilinear interpolation clamps them (points beyond one pixel outside the map read 0), so
 with zero offsets it gives RoIAlign's values and autograd carries gradients to both the
 features and the offsets.
@@ -32,18 +32,6 @@ from torch import nn
 from torchvision.ops import roi_align
 
 
-def _bin_grids(rois: torch.Tensor, output_size: tuple[int, int], spatial_scale: float):
-    """Per RoI: start (x, y), bin size (w, h) on the map, and the sample grid (gh, gw)."""
-    start = rois[:, 1:3] * spatial_scale - 0.5
-    end = rois[:, 3:5] * spatial_scale - 0.5
-    size = end - start  # (R, 2): width, height
-    bins = size / size.new_tensor([output_size[1], output_size[0]])
-    # One host read for the whole batch: the grids decide how many points are sampled.
-    grid = torch.ceil(size / size.new_tensor([output_size[1], output_size[0]]))
-    # A grid of 0 (an empty or inverted RoI) samples nothing: the bin reads 0, as RoIAlign.
-    return start, bins, grid.clamp(min=0).long().cpu()
-
-
 def deform_roi_pool(
     features: torch.Tensor,
     rois: torch.Tensor,
@@ -53,6 +41,10 @@ def deform_roi_pool(
     gamma: float,
 ) -> torch.Tensor:
     """Average of bilinear samples in each RoI bin shifted by ``offsets`` (adaptive grid).
+
+    Every sample point of every RoI is laid out in one flat list (RoIs have
+    ``ceil(roi size / bins)`` points per bin side, so their counts differ), sampled
+    with one ``grid_sample`` per image and summed into its bin.
 
     Args:
         features: (N, C, H, W) feature maps.
@@ -66,60 +58,62 @@ def deform_roi_pool(
         (R, C, ph, pw) pooled features.
     """
     ph, pw = output_size
+    bins_per_roi = ph * pw
     num_rois = rois.shape[0]
-    n, c, height, width = features.shape
+    num_images, channels, height, width = features.shape
+    pooled = features.new_zeros((num_rois * bins_per_roi, channels))
     if num_rois == 0:
-        return features.new_zeros((0, c, ph, pw))
-    start, bins, grid = _bin_grids(rois, output_size, spatial_scale)
-    size = bins * bins.new_tensor([pw, ph])
+        return pooled.reshape(0, channels, ph, pw)
+    device, dtype = rois.device, rois.dtype
+    start = rois[:, 1:3] * spatial_scale - 0.5  # (R, 2): x, y of the RoI's corner
+    size = rois[:, 3:5] * spatial_scale - 0.5 - start  # (R, 2): width, height
+    bin_size = size / size.new_tensor([pw, ph])
+    # RoIAlign's adaptive grid; 0 for an empty or inverted RoI (its bins read 0).
+    grid = torch.ceil(bin_size).clamp(min=0).long()  # (R, 2): points across, down
+    per_bin = grid[:, 0] * grid[:, 1]
+    counts = per_bin * bins_per_roi
+    roi_of = torch.repeat_interleave(torch.arange(num_rois, device=device), counts)
+    if roi_of.numel() == 0:
+        return pooled.reshape(num_rois, channels, ph, pw)
+    first = torch.cumsum(counts, 0) - counts
+    local = torch.arange(roi_of.numel(), device=device) - first[roi_of]
+    n_bin = per_bin[roi_of]
+    bin_index, sample = local // n_bin, local % n_bin
+    across = grid[roi_of, 0]
+    row, col = bin_index // pw, bin_index % pw
+    iy, ix = sample // across, sample % across
     shift = gamma * size[:, :, None, None] * offsets  # (R, 2, ph, pw) in map pixels
-    bin_j = torch.arange(pw, device=rois.device, dtype=rois.dtype)
-    bin_i = torch.arange(ph, device=rois.device, dtype=rois.dtype)
-    # Bin origins (R, ph, pw): x and y of each bin's top-left corner after the shift.
-    x0 = start[:, 0, None, None] + bin_j[None, None, :] * bins[:, 0, None, None] + shift[:, 0]
-    y0 = start[:, 1, None, None] + bin_i[None, :, None] * bins[:, 1, None, None] + shift[:, 1]
-
-    parts, order = [], []
-    batch_index = rois[:, 0].long().cpu()
-    # RoIs sharing a sample grid and an image are sampled together (one grid_sample each).
-    keys = torch.stack([batch_index, grid[:, 0], grid[:, 1]], dim=1)
-    for key in torch.unique(keys, dim=0).tolist():
-        image, gw, gh = key
-        if gw == 0 or gh == 0:
+    step_x, step_y = bin_size[roi_of, 0], bin_size[roi_of, 1]
+    xs = (
+        start[roi_of, 0]
+        + shift[roi_of, 0, row, col]
+        + col.to(dtype) * step_x
+        + (ix.to(dtype) + 0.5) * step_x / across.to(dtype)
+    )
+    ys = (
+        start[roi_of, 1]
+        + shift[roi_of, 1, row, col]
+        + row.to(dtype) * step_y
+        + (iy.to(dtype) + 0.5) * step_y / grid[roi_of, 1].to(dtype)
+    )
+    # RoIAlign's bilinear rule: beyond one pixel outside reads 0, else clamp to the map.
+    inside = (ys >= -1.0) & (ys <= height) & (xs >= -1.0) & (xs <= width)
+    norm_x = 2.0 * xs.clamp(min=0, max=width - 1) / max(width - 1, 1) - 1.0
+    norm_y = 2.0 * ys.clamp(min=0, max=height - 1) / max(height - 1, 1) - 1.0
+    weight = inside.to(features.dtype) / n_bin.to(features.dtype)
+    target = roi_of * bins_per_roi + bin_index
+    image_of = rois[roi_of, 0].long()
+    for image in range(num_images):
+        points = torch.nonzero(image_of == image).flatten()
+        if points.numel() == 0:
             continue
-        members = torch.nonzero((keys == torch.tensor(key)).all(dim=1)).flatten()
-        members_dev = members.to(rois.device)
-        frac_x = (torch.arange(gw, device=rois.device, dtype=rois.dtype) + 0.5) / gw
-        frac_y = (torch.arange(gh, device=rois.device, dtype=rois.dtype) + 0.5) / gh
-        bw = bins[members_dev, 0, None, None, None, None]
-        bh = bins[members_dev, 1, None, None, None, None]
-        # (m, ph, pw, gh, gw) sample coordinates on the map
-        xs = x0[members_dev][:, :, :, None, None] + frac_x[None, None, None, None, :] * bw
-        ys = y0[members_dev][:, :, :, None, None] + frac_y[None, None, None, :, None] * bh
-        xs, ys = torch.broadcast_tensors(xs, ys)
-        # RoIAlign's bilinear rule: beyond one pixel outside reads 0, else clamp to the map.
-        inside = (ys >= -1.0) & (ys <= height) & (xs >= -1.0) & (xs <= width)
-        xs = xs.clamp(min=0, max=width - 1)
-        ys = ys.clamp(min=0, max=height - 1)
-        norm_x = 2.0 * xs / max(width - 1, 1) - 1.0
-        norm_y = 2.0 * ys / max(height - 1, 1) - 1.0
-        points = torch.stack([norm_x, norm_y], dim=-1).reshape(1, -1, 1, 2)
-        samples = F.grid_sample(
-            features[image : image + 1], points, mode="bilinear", align_corners=True
+        where = torch.stack([norm_x[points], norm_y[points]], dim=-1).reshape(1, -1, 1, 2)
+        values = F.grid_sample(
+            features[image : image + 1], where, mode="bilinear", align_corners=True
         )  # (1, C, P, 1)
-        samples = samples.reshape(c, len(members), ph * pw, gh * gw)
-        samples = samples * inside.reshape(1, len(members), ph * pw, gh * gw)
-        parts.append((samples.sum(-1) / (gh * gw)).transpose(0, 1))
-        order.append(members)
-    empty = num_rois - sum(len(m) for m in order)
-    if empty:
-        parts.append(features.new_zeros((empty, c, ph * pw)))
-        order.append(torch.nonzero((grid == 0).any(dim=1)).flatten())
-    # Back to the RoIs' order: position k of the concatenation holds RoI order[k].
-    inverse = torch.empty(num_rois, dtype=torch.long)
-    inverse[torch.cat(order)] = torch.arange(num_rois)
-    pooled = torch.cat(parts)[inverse.to(features.device)]
-    return pooled.reshape(num_rois, c, ph, pw)
+        values = values.reshape(channels, -1).t() * weight[points, None]
+        pooled = pooled.index_add(0, target[points], values)
+    return pooled.reshape(num_rois, ph, pw, channels).permute(0, 3, 1, 2).contiguous()
 
 
 class DeformRoIPoolPack(nn.Module):
