@@ -3,8 +3,8 @@
 Protocols (docs/methods.md, "Evaluation protocols"; implemented in
 ``pipeline.evaluation``): detections scoring >= 0.5 enter both the detection
 metrics (greedy matching at IoU 0.5; recall and AP x recall) and the search;
-CUHK-SYSU is searched in every gallery size present in ``protocol.json`` (the
-headline metrics use ``gallery_size``, 100 by default), PRW in the whole
+CUHK-SYSU is searched in every gallery size present in ``protocol.json`` and in the
+full gallery (``gfull_`` keys; the headline metrics use ``gallery_size``, 100 by default), PRW in the whole
 gallery (all test frames but the query's own, similarity weighted by the
 detection score as DICL's PRW script does) and its cross-camera variant.
 
@@ -51,7 +51,7 @@ class SearchEvaluation:
 
     Attributes:
         metrics: ``mAP``, ``top1``, ``top5``, ``top10``, ``det_ap``, ``det_recall`` and
-            per-gallery keys (``g50_mAP``, ... on CUHK-SYSU; ``cross_cam_mAP``, ... on PRW).
+            per-gallery keys (``g50_mAP``, ..., ``gfull_mAP`` on CUHK-SYSU; ``cross_cam_mAP``, ... on PRW).
         cmc: top-k hit rate for k = 1..20 in the headline gallery.
         det_y_true, det_y_score: kept detections' match flags and scores (PR curve).
         ranked: per query, its best detections (image_id, box, score, correct).
@@ -144,7 +144,10 @@ def evaluate_person_search(
                 f"dicl.test.gallery_size={gallery_size}: protocol.json has gallery sizes {sizes}"
             )
         headline = None
-        for size in sizes:
+        # The official sizes in protocol.json, then the whole test set ("full": the 50-image
+        # gallery plus every other test scene, tools/person_search/evaluate.py:95-96, 161-178;
+        # built on the 50-image lists, so only where the protocol has them).
+        for size in [*sizes, "full"] if 50 in sizes else sizes:
             result = evaluate_search(
                 query_feats,
                 cuhk_sysu_queries(protocol, scenes, size),
