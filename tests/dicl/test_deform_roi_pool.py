@@ -153,3 +153,12 @@ def test_gamma_scales_the_shift(gamma: float) -> None:
     features, rois, offsets = _case()
     got = deform_roi_pool(features, rois, offsets, (3, 2), 0.5, gamma)
     torch.testing.assert_close(got, _reference(features, rois, offsets, (3, 2), 0.5, gamma))
+
+
+def test_half_precision_features_sample_at_float32_positions() -> None:
+    features, rois, offsets = _case(torch.float32)
+    low = features.bfloat16()
+    got = deform_roi_pool(low, rois, offsets, (3, 2), 0.5, 0.1)
+    assert got.dtype == torch.bfloat16
+    want = deform_roi_pool(low.float(), rois, offsets, (3, 2), 0.5, 0.1)
+    torch.testing.assert_close(got.float(), want, rtol=1e-2, atol=1e-2)

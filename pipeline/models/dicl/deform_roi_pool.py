@@ -57,13 +57,18 @@ def deform_roi_pool(
     Returns:
         (R, C, ph, pw) pooled features.
     """
+    # Sample positions in at least float32 (half precision cannot place a point to a pixel
+    # on a 100-wide map); the result goes back to the features' dtype.
+    out_dtype = features.dtype
+    compute = torch.promote_types(features.dtype, torch.float32)
+    features, rois, offsets = features.to(compute), rois.to(compute), offsets.to(compute)
     ph, pw = output_size
     bins_per_roi = ph * pw
     num_rois = rois.shape[0]
     num_images, channels, height, width = features.shape
     pooled = features.new_zeros((num_rois * bins_per_roi, channels))
     if num_rois == 0:
-        return pooled.reshape(0, channels, ph, pw)
+        return pooled.reshape(0, channels, ph, pw).to(out_dtype)
     device, dtype = rois.device, rois.dtype
     start = rois[:, 1:3] * spatial_scale - 0.5  # (R, 2): x, y of the RoI's corner
     size = rois[:, 3:5] * spatial_scale - 0.5 - start  # (R, 2): width, height
@@ -74,7 +79,7 @@ def deform_roi_pool(
     counts = per_bin * bins_per_roi
     roi_of = torch.repeat_interleave(torch.arange(num_rois, device=device), counts)
     if roi_of.numel() == 0:
-        return pooled.reshape(num_rois, channels, ph, pw)
+        return pooled.reshape(num_rois, channels, ph, pw).to(out_dtype)
     first = torch.cumsum(counts, 0) - counts
     local = torch.arange(roi_of.numel(), device=device) - first[roi_of]
     n_bin = per_bin[roi_of]
@@ -113,7 +118,8 @@ def deform_roi_pool(
         )  # (1, C, P, 1)
         values = values.reshape(channels, -1).t() * weight[points, None]
         pooled = pooled.index_add(0, target[points], values)
-    return pooled.reshape(num_rois, ph, pw, channels).permute(0, 3, 1, 2).contiguous()
+    pooled = pooled.reshape(num_rois, ph, pw, channels).permute(0, 3, 1, 2).contiguous()
+    return pooled.to(out_dtype)
 
 
 class DeformRoIPoolPack(nn.Module):
@@ -155,7 +161,7 @@ class DeformRoIPoolPack(nn.Module):
         """Deformable pooling of (R, 5) ``rois`` on one (N, C, H, W) map."""
         aligned = roi_align(
             feature,
-            rois,
+            rois.to(feature.dtype),  # as detectron2's ROIAlign
             self.output_size,
             spatial_scale=self.spatial_scale,
             sampling_ratio=0,
@@ -168,5 +174,4 @@ class DeformRoIPoolPack(nn.Module):
 
     def forward(self, features: list[torch.Tensor], boxes: list[Boxes]) -> torch.Tensor:
         (feature,) = features
-        rois = convert_boxes_to_pooler_format(boxes)
-        return self.pool_rois(feature, rois.to(feature.dtype))
+        return self.pool_rois(feature, convert_boxes_to_pooler_format(boxes))
