@@ -53,6 +53,12 @@ class RuntimeSettings(Settings):
     # torchrun / detectron2 launch: processes per node (1 = no DDP).
     num_processes: int = Field(ge=1)
     dist_backend: Literal["auto", "gloo", "nccl"]
+    # Training forward passes in bfloat16 autocast, or not (pipeline.runtime.Runtime.autocast).
+    precision: Literal["fp32", "bf16"]
+    # Under DDP: the configured batch is the step's total (split over processes) or each
+    # process's; and whether the lr follows the total batch (pipeline.runtime.BatchPlan).
+    batch_rule: Literal["total", "per_process"]
+    lr_scaling: Literal["none", "linear"]
 
 
 class TrackingSettings(Settings):

@@ -30,10 +30,6 @@ training there.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
-import os
-import platform
 import shlex
 import subprocess
 import sys
@@ -42,9 +38,22 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline.cpu_kernels import cpu_model
+from pipeline.dvc_experiments import (
+    code_digest,
+    digest,
+    dvc,
+    dvc_binary,
+    experiments_on_head,
+    file_data,
+    find_experiment,
+    machine,
+    show_experiments,
+    track_params,
+    workspace_is_current,
+    workspace_state,
+)
 from pipeline.io import write_json, write_text
-from pipeline.params import load_params, load_yaml
+from pipeline.params import load_params
 from pipeline.report.expectations import (
     EXPECTATIONS_FILE,
     TRACKS,
@@ -66,8 +75,6 @@ from pipeline.report.summary import TRACK_OF_SECTION
 REPO = Path(__file__).resolve().parents[1]
 SWEEP_MARKDOWN = SWEEP_FILE.with_suffix(".md")
 DEFAULT_SEEDS = (0, 1, 2, 3, 4)
-# Code the stages run; their hashes in an experiment's dvc.lock identify it.
-CODE_FOLDERS = ("pipeline/", "stages/")
 # The params.yaml section of each track (its stages also read `seed` and `runtime`).
 TRACK_SECTIONS = {track: section for section, track in TRACK_OF_SECTION.items()}
 TAIL_LINES = 40
@@ -75,11 +82,6 @@ TAIL_LINES = 40
 
 def progress(message: str) -> None:
     print(f"seed_sweep: {message}", file=sys.stderr, flush=True)
-
-
-def dvc_binary() -> str:
-    found = Path(sys.executable).with_name("dvc")
-    return str(found) if found.exists() else "dvc"
 
 
 def experiment_name(track: str, seed: int) -> str:
@@ -96,49 +98,6 @@ def sweep_command(seeds: Sequence[int], tracks: Sequence[str], collect_only: boo
     """The command line as a reader would type it (no interpreter path)."""
     words = [SWEEP_COMMAND, "--seeds", *map(str, seeds), "--tracks", *tracks]
     return " ".join(words + (["--collect-only"] if collect_only else []))
-
-
-# -- `dvc exp show --json` -----------------------------------------------------------
-# Its shape with DVC 3.67: a list of states {rev, name, data, error, experiments}; the
-# first is the workspace (rev "workspace"), then the baseline commit, whose
-# "experiments" is a list of {name, executor, revs: [state, ...]}; revs[0] is the
-# experiment's own commit. A state's data holds params {"params.yaml": {"data": {...}}},
-# metrics {"metrics/<track>.json": {"data": {...}}} (or {"error": ...} in place of
-# "data") and deps {path: {hash, size, nfiles}}, as its dvc.lock recorded them.
-def find_experiment(shown: Sequence[Mapping[str, Any]], name: str) -> tuple[str, dict]:
-    """``(baseline commit, experiment state data)`` of the experiment called ``name``."""
-    for baseline in shown:
-        for exp_range in baseline.get("experiments") or []:
-            revs = exp_range.get("revs") or []
-            if exp_range.get("name") != name or not revs:
-                continue
-            state = revs[0]
-            if state.get("error"):
-                raise SweepError(f"experiment {name}: DVC reports {state['error']}")
-            return baseline["rev"], state.get("data") or {}
-    raise SweepError(f"`dvc exp show` lists no experiment {name} on the current commit")
-
-
-def _file_data(data: Mapping[str, Any], kind: str, path: str, name: str) -> dict:
-    entry = (data.get(kind) or {}).get(path)
-    if not isinstance(entry, dict) or "data" not in entry:
-        why = (entry or {}).get("error") if isinstance(entry, dict) else None
-        raise SweepError(f"experiment {name}: no {path} ({why or 'not in dvc exp show'})")
-    return entry["data"]
-
-
-def digest(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
-
-
-def workspace_state(shown: Sequence[Mapping[str, Any]]) -> tuple[str, dict]:
-    """``(commit, data)`` of the workspace row of ``dvc exp show --json``; the commit is
-    the baseline the workspace sits on (the one its experiments belong to)."""
-    commits = [state["rev"] for state in shown if state.get("rev") != "workspace"]
-    for state in shown:
-        if state.get("rev") == "workspace" and commits:
-            return commits[0], state.get("data") or {}
-    raise SweepError("`dvc exp show` lists no workspace and baseline commit")
 
 
 def seed_record(
@@ -159,44 +118,15 @@ def seed_record(
     """
     name = "workspace" if from_workspace else experiment_name(track, seed)
     baseline, data = workspace_state(shown) if from_workspace else find_experiment(shown, name)
-    params = dict(_file_data(data, "params", "params.yaml", name))
+    params = file_data(data, "params", "params.yaml", name)
     if params.get("seed") != seed:
         raise SweepError(f"experiment {name} ran with seed {params.get('seed')!r}, not {seed}")
-    section = params.get(TRACK_SECTIONS[track]) or {}
-    params = {  # the track's own params: editing another track's leaves the hash alone
-        "runtime": params.get("runtime"),
-        TRACK_SECTIONS[track]: section,
-        "dataset": (params.get("datasets") or {}).get(section.get("dataset")),
-    }
-    own_code = track_code(track)
-    code = {
-        path: dep.get("hash") for path, dep in (data.get("deps") or {}).items() if path in own_code
-    }
     measured_on = {
         "git_commit": baseline,
-        "params_sha256": digest(params),
-        "code_sha256": digest(code),
+        "params_sha256": digest(track_params(params, TRACK_SECTIONS[track])),
+        "code_sha256": code_digest(data, track, REPO),
     }
-    return _file_data(data, "metrics", metrics_file, name), measured_on
-
-
-def track_code(track: str) -> set[str]:
-    """The code paths (under pipeline/ and stages/) that ``train_<track>`` and
-    ``eval_<track>`` depend on in dvc.yaml."""
-    stages = (load_yaml(REPO / "dvc.yaml") or {}).get("stages") or {}
-    return {
-        dep
-        for stage in (f"train_{track}", f"eval_{track}")
-        for dep in (stages.get(stage) or {}).get("deps") or []
-        if isinstance(dep, str) and dep.startswith(CODE_FOLDERS)
-    }
-
-
-def machine() -> str:
-    """The CPU the sweep ran on ("AMD EPYC, 2 cores"): outputs agree to the byte only on
-    one kind of CPU, and the numbers move by about a seed's spread between kinds."""
-    model = cpu_model() or platform.processor() or platform.machine() or "unknown CPU"
-    return f"{model}, {os.cpu_count()} cores"
+    return file_data(data, "metrics", metrics_file, name), measured_on
 
 
 def merge_measured_on(track: str, records: Mapping[int, Mapping[str, str]]) -> dict[str, Any]:
@@ -211,34 +141,9 @@ def merge_measured_on(track: str, records: Mapping[int, Mapping[str, str]]) -> d
 
 
 # -- running DVC ---------------------------------------------------------------------
-def dvc(args: Sequence[str]) -> str:
-    """Run a quick dvc command in the repository and return its stdout."""
-    proc = subprocess.run(
-        [dvc_binary(), *args], cwd=REPO, capture_output=True, text=True, check=False
-    )
-    if proc.returncode != 0:
-        raise SweepError(f"dvc {' '.join(args)} failed:\n{proc.stderr.strip()}")
-    return proc.stdout
-
-
-def experiments_on_head() -> set[str]:
-    """Names DVC would refuse for a new experiment: those on the current commit."""
-    return set(dvc(["exp", "list", "--name-only"]).split())
-
-
-def show_experiments() -> list[dict]:
-    return json.loads(dvc(["exp", "show", "--json", "--hide-queued"]))
-
-
 def workspace_seed() -> int:
     """The top-level ``seed`` of the workspace's params.yaml."""
     return int(load_params(REPO / "params.yaml").get("seed", 0))
-
-
-def workspace_is_current(track: str) -> bool:
-    """True when ``dvc status`` finds nothing to rerun up to ``eval_<track>``: the
-    workspace's metrics are then exactly what an experiment of its seed would give."""
-    return json.loads(dvc(["status", "--json", f"eval_{track}"]) or "{}") == {}
 
 
 def run_experiment(command: Sequence[str]) -> float:
@@ -341,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except (ValueError, OSError) as exc:  # SweepError, ExpectationsError, a file
+    except (ValueError, OSError) as exc:  # SweepError, ExperimentError, ExpectationsError, a file
         sys.exit(f"seed_sweep: error: {exc}")
     except KeyboardInterrupt:
         sys.exit("seed_sweep: interrupted (finished tracks are written; --collect-only reads runs)")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.dvc_experiments import ExperimentError
 from pipeline.io import write_json
 from pipeline.report.seed_sweep import (
     SweepError,
@@ -147,7 +148,7 @@ def test_another_tracks_params_leave_the_hashes_alone():
 
 
 def test_a_missing_experiment_is_an_error():
-    with pytest.raises(SweepError, match="no experiment sweep-scl-seed4"):
+    with pytest.raises(ExperimentError, match="no experiment sweep-scl-seed4"):
         sweep_script.seed_record(shown(), "scl", 4, "metrics/scl.json")
 
 
@@ -162,7 +163,7 @@ def test_an_unreadable_metrics_file_in_an_experiment_is_an_error():
     broken = shown()
     metrics = broken[1]["experiments"][0]["revs"][0]["data"]["metrics"]
     metrics["metrics/scl.json"] = {"error": {"type": "FileNotFoundError", "msg": "gone"}}
-    with pytest.raises(SweepError, match=r"sweep-scl-seed2: no metrics/scl.json \(.*gone"):
+    with pytest.raises(ExperimentError, match=r"sweep-scl-seed2: no metrics/scl.json \(.*gone"):
         sweep_script.seed_record(broken, "scl", 2, "metrics/scl.json")
 
 

@@ -26,7 +26,8 @@ def main(root: Path) -> None:
     runtime = setup(runtime_settings(threads=1, dist_backend="gloo"), 0)
     if runtime.world_size != 2:
         raise SystemExit("launch with torchrun --nproc_per_node 2")
-    # 4 batches per epoch: 2 per rank.
+    # 4 steps of the configured 2 identities per epoch (runtime.batch_rule: total): 8
+    # batches of 1 identity, 4 per rank.
     settings = DclnetSettings.model_validate(
         merged(
             TINY_SETTINGS,

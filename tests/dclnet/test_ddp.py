@@ -14,7 +14,7 @@ def test_two_process_gloo_training_stays_in_sync(tiny_vi):
     run_worker("tests.dclnet.ddp_worker", tiny_vi, ranks=2, timeout=300)
     ranks = [torch.load(tiny_vi / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
     rows = [rank["history"][0] for rank in ranks]
-    # Each rank saw its own 2 batches, the dense loss on and the parser's losses off ...
+    # Each rank saw its own 4 batches, the dense loss on and the parser's losses off ...
     assert rows[0]["loss"] != rows[1]["loss"]
     assert "loss_dense" in rows[0] and "loss_pixel" not in rows[0]
     # ... and gradient averaging kept the parameters identical (BN running statistics

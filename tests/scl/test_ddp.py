@@ -17,5 +17,6 @@ def test_two_process_gloo_training(tiny_dataset, tmp_path):
     assert (out / "model/model.pt").is_file()
     history = (out / "plots/history.csv").read_text().splitlines()
     assert len(history) == 3  # header + 2 epochs, written once by rank 0
-    # 90 images, global batch 2 x 8: 5 steps of 16 images per epoch.
-    assert history[1].split(",")[history[0].split(",").index("images")] == "80"
+    # 90 images, the configured batch of 8 as the step's total (runtime.batch_rule: total),
+    # 4 per rank: 11 steps of 8 images per epoch.
+    assert history[1].split(",")[history[0].split(",").index("images")] == "88"

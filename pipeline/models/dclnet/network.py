@@ -105,7 +105,9 @@ class DCLNet(nn.Module):
         ir_stem, ir_low = self.backbone.infrared(infrared)
         # Shared stages see both modalities in one batch (shared BN statistics).
         shared = self.backbone.shared(torch.cat((vis_low, ir_low), dim=0))
-        high = shared[-1]
+        # GeM's cube and cube root, the BNNecks and the class activations in float32
+        # (a no-op in fp32 runs; under bf16 autocast the trunk's last map is bfloat16).
+        high = shared[-1].float()
         pooled, feat = self._global(high)
         part_pooled = stripe_gem(high, self.parts, self.pool.p).flatten(1).detach()
         part_feat = self.part_bottleneck(part_pooled)

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from pipeline.data.samplers import PairedModalityBatchSampler
-from pipeline.models.dclnet.network import DCLNet
+from pipeline.models.dclnet.network import DCLNet, TrainOutputs
 from pipeline.models.dclnet.objective import LOSS_NAMES, DclnetObjective
 from pipeline.models.dclnet.settings import DclnetSettings
 from pipeline.runtime import Runtime, make_generator, seed_worker
@@ -84,14 +84,24 @@ class DclnetTrainer:
         if not self.objective.enabled():
             raise ValueError("dclnet.loss: every loss is disabled; enable at least one")
         t = settings.train
-        self.optimizer = build_optimizer(model, t.lr, t.backbone_lr_mult, t.weight_decay)
+        # runtime.batch_rule / lr_scaling: identities per process and step, and the lr.
+        self.batch = runtime.batch_plan(
+            settings.sampler.ids_per_batch, "dclnet.sampler.ids_per_batch"
+        )
+        self.base_lr = self.batch.lr(t.lr)
+        self.optimizer = build_optimizer(model, self.base_lr, t.backbone_lr_mult, t.weight_decay)
+        # The sampler's list holds the epoch's batches of all processes: a given
+        # iters_per_epoch counts steps of the configured batch, so as many images.
+        iters = t.iters_per_epoch
+        if iters is not None:
+            iters = iters * self.batch.configured // self.batch.per_process
         self.sampler = PairedModalityBatchSampler(
             labels,
             modalities,
-            settings.sampler.ids_per_batch,
+            self.batch.per_process,
             settings.sampler.images_per_id,
             seed=seed,
-            batches_per_epoch=t.iters_per_epoch,
+            batches_per_epoch=iters,
             rank=runtime.rank,
             num_replicas=runtime.world_size,
         )
@@ -119,7 +129,7 @@ class DclnetTrainer:
 
     def _set_lr(self, epoch: int) -> float:
         t = self.settings.train
-        lr = learning_rate(epoch, t.lr, t.warmup_epochs, t.milestones, t.gamma)
+        lr = learning_rate(epoch, self.base_lr, t.warmup_epochs, t.milestones, t.gamma)
         self.optimizer.param_groups[0]["lr"] = lr * t.backbone_lr_mult
         self.optimizer.param_groups[1]["lr"] = lr
         return lr
@@ -145,7 +155,10 @@ class DclnetTrainer:
                 raise ValueError("a training batch must list its visible images, then infrared")
             images = batch.image.to(device, non_blocking=True)
             labels = batch.pid.to(device)
-            out = self.network(images[:b], images[b:])
+            with self.runtime.autocast():  # bf16: the network's forward; fp32: nothing
+                out = self.network(images[:b], images[b:])
+            # The objective (cross-entropy, triplet, parser losses, dense InfoNCE) in float32.
+            out = TrainOutputs._make(t.float() for t in out)
             total, logged = self.objective(
                 out, labels, images, self.model.part_classifier.weight.detach()
             )

@@ -91,6 +91,7 @@ def _train_unit(
         seed,
         unit.name,
         runtime.world_size,
+        *runtime.resume_key(),
         hashlib.sha256(unit.index_csv.read_bytes()).hexdigest(),
     )
     final = load_checkpoint(final_path, fingerprint=fingerprint)

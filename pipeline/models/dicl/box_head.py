@@ -79,7 +79,9 @@ class DICLBoxHead(nn.Module):
         return ShapeSpec(channels=self._output_size)
 
     def embed_refined(self, refined: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.embedding(refined.flatten(1)), dim=1)
+        # L2 in float32 (a no-op in fp32 runs): under bf16 autocast the re-id losses and
+        # the memory get float32 unit vectors.
+        return F.normalize(self.embedding(refined.flatten(1)).float(), dim=1)
 
     def embed(self, maps: torch.Tensor) -> torch.Tensor:
         """L2-normalised embeddings of (R, C, h, w) maps (the crop branch's path)."""

@@ -19,6 +19,7 @@ from detectron2.config import CfgNode as CN
 from detectron2.config import get_cfg
 
 from pipeline.models.dicl.settings import DiclSettings
+from pipeline.runtime import BatchPlan
 
 # Placeholder of every DICL key until build_cfg sets it: the values are the settings'.
 UNSET = None
@@ -286,3 +287,21 @@ def _leaves(node: CN, prefix: str = "") -> dict[str, object]:
         else:
             out[name] = value
     return out
+
+
+def apply_runtime(cfg: CN, plan: BatchPlan, precision: str) -> CN:
+    """``cfg`` for this process under ``runtime.batch_rule`` / ``lr_scaling`` / ``precision``.
+
+    ``SOLVER.IMS_PER_BATCH`` becomes the per-process batch (this project feeds each process
+    that many images), ``BASE_LR`` the plan's lr, ``WARMUP_ITERS`` the same number of images
+    in iterations of the plan's total batch (detectron2's ``auto_scale_workers`` rule), and
+    ``SOLVER.AMP.ENABLED`` turns on bfloat16 autocast. One fp32 process: ``cfg`` unchanged.
+    """
+    cfg = cfg.clone()
+    cfg.defrost()
+    cfg.SOLVER.IMS_PER_BATCH = plan.per_process
+    cfg.SOLVER.BASE_LR = plan.lr(cfg.SOLVER.BASE_LR)
+    cfg.SOLVER.WARMUP_ITERS = min(plan.warmup_iters(cfg.SOLVER.WARMUP_ITERS), cfg.SOLVER.MAX_ITER)
+    cfg.SOLVER.AMP.ENABLED = precision == "bf16"
+    cfg.freeze()
+    return cfg

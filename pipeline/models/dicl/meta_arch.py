@@ -29,6 +29,14 @@ from pipeline.losses.memory_contrast import HybridMemory
 from pipeline.models.dicl.crops import crop_boxes
 from pipeline.models.dicl.occlusion import mask_boxes
 from pipeline.models.dicl.reid_criterion import LossSwitches, ReidCriterion
+from pipeline.runtime import autocast_region
+
+
+def _float32_outputs(module, inputs, outputs):
+    """Forward hook: the RPN head's objectness logits and anchor deltas as float32, so
+    proposal selection (top-k, NMS) and the RPN losses run in fp32 under bf16 autocast
+    (mmdet's ``force_fp32`` on its heads' ``loss`` and ``get_bboxes`` does the same)."""
+    return tuple([t.float() for t in level] for level in outputs)
 
 
 @META_ARCH_REGISTRY.register()
@@ -39,6 +47,9 @@ class DICLPersonSearch(GeneralizedRCNN):
         criterion: the re-id losses and the hybrid memory.
         crop_size: ``(height, width)`` of the crop branch; None switches the branch off.
         oic: ``{"prob", "grid", "cells"}`` for occlusion masking, or None.
+        precision: ``bf16``: the training forward pass (backbone, RPN and RoI heads, crop
+            branch) runs under bfloat16 autocast and the losses in float32; ``fp32``:
+            as it always did (``runtime.precision``, through ``cfg.SOLVER.AMP.ENABLED``).
         **kwargs: ``GeneralizedRCNN`` arguments (backbone, proposal_generator,
             roi_heads (``DICLROIHeads``), pixel_mean, pixel_std, input_format).
     """
@@ -50,12 +61,16 @@ class DICLPersonSearch(GeneralizedRCNN):
         criterion: ReidCriterion,
         crop_size: tuple[int, int] | None,
         oic: dict | None,
+        precision: str,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
         self.criterion = criterion
         self.crop_size = tuple(crop_size) if crop_size is not None else None
         self.oic = oic
+        self.precision = precision
+        if precision == "bf16":
+            self.proposal_generator.rpn_head.register_forward_hook(_float32_outputs)
         (self.feature_name,) = self.backbone.output_shape().keys()
 
     @classmethod
@@ -84,6 +99,8 @@ class DICLPersonSearch(GeneralizedRCNN):
             criterion=ReidCriterion(memory, switches),
             crop_size=tuple(d.CROP_SIZE) if d.CROP_ENABLED else None,
             oic=oic,
+            # detectron2's AMP switch; DICL's AMP is bfloat16 without a GradScaler.
+            precision="bf16" if cfg.SOLVER.AMP.ENABLED else "fp32",
         )
         return ret
 
@@ -117,11 +134,14 @@ class DICLPersonSearch(GeneralizedRCNN):
         scene = images.tensor
         if self.oic is not None:
             scene = mask_boxes(scene, gt_boxes, images.image_sizes, **self.oic)
-        features = self.backbone(scene)
-        proposals, rpn_losses = self.proposal_generator(images, features, targets)
-        sampled, det_losses, emb = self.roi_heads.forward_train(features, proposals, targets)
-
-        crop_emb = self.encode_crops(images.tensor, gt_boxes) if self.crop_size else None
+        # bf16: the networks in autocast, the losses leave it as float32 (RPN: the head's
+        # hook; RoI heads: cast before detectron2's losses; re-id: float32 embeddings and
+        # the criterion below, outside the region). fp32: the region does nothing.
+        with autocast_region(self.device.type, self.precision):
+            features = self.backbone(scene)
+            proposals, rpn_losses = self.proposal_generator(images, features, targets)
+            sampled, det_losses, emb = self.roi_heads.forward_train(features, proposals, targets)
+            crop_emb = self.encode_crops(images.tensor, gt_boxes) if self.crop_size else None
         background = self.roi_heads.num_classes
         is_positive = torch.cat([p.gt_classes != background for p in sampled])
         gt_index = torch.cat(

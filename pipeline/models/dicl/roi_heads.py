@@ -127,7 +127,8 @@ class DICLROIHeads(ROIHeads):
         """
         sampled = self.label_and_sample_proposals(proposals, targets)
         scores, deltas, emb = self.box_outputs(features, [p.proposal_boxes for p in sampled])
-        losses = self.box_predictor.losses((scores, deltas), sampled)
+        # Cross-entropy and box regression in float32 (no-op casts in fp32 runs).
+        losses = self.box_predictor.losses((scores.float(), deltas.float()), sampled)
         return sampled, losses, emb
 
     def inference(

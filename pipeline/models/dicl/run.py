@@ -13,11 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from detectron2.config import CfgNode
 from detectron2.utils import comm
 
 from pipeline.checkpoint import clear_resume, resume_dir, run_fingerprint
 from pipeline.data.detectron2 import load_person_search_dicts
-from pipeline.models.dicl.config import build_cfg
+from pipeline.models.dicl.config import apply_runtime, build_cfg
 from pipeline.models.dicl.data import (
     ValidationSplit,
     iters_per_epoch,
@@ -73,6 +74,21 @@ def run_config(
     return config
 
 
+def training_cfg(
+    settings: DiclSettings, runtime: Runtime, num_images: int, memory_size: int
+) -> CfgNode:
+    """This process's training config: ``build_cfg`` under the runtime's rules (images per
+    process and step, lr and warm-up from ``runtime.batch_rule`` / ``lr_scaling``; AMP)."""
+    plan = runtime.batch_plan(settings.train.ims_per_batch, "dicl.train.ims_per_batch")
+    cfg = build_cfg(
+        settings,
+        iters_per_epoch=iters_per_epoch(num_images, plan.per_process, runtime.world_size),
+        memory_size=memory_size,
+        device=runtime.device.type,
+    )
+    return apply_runtime(cfg, plan, runtime.precision)
+
+
 def train_from_params(
     settings: DiclSettings,
     layout: str,
@@ -98,15 +114,8 @@ def train_from_params(
     check_memory_size(settings, records, train_json)
     split = split_validation(records, settings.validation.ids, seed)
     training_set = training_set_from_records(split.train, train_json)
-    iters = iters_per_epoch(
-        len(training_set.dicts), settings.train.ims_per_batch, runtime.world_size
-    )
-    cfg = build_cfg(
-        settings,
-        iters_per_epoch=iters,
-        memory_size=training_set.num_slots,
-        device=runtime.device.type,
-    )
+    cfg = training_cfg(settings, runtime, len(training_set.dicts), training_set.num_slots)
+    iters = cfg.SOLVER.ITERS_PER_EPOCH
     validate = None
     if split.validation:
 
@@ -125,6 +134,7 @@ def train_from_params(
             settings.model_dump(mode="json"),
             seed,
             runtime.world_size,
+            *runtime.resume_key(),
             hashlib.sha256(train_json.read_bytes()).hexdigest(),
         ),
     )

@@ -141,7 +141,7 @@ class PseudoLabelSettings(Settings):
 
 class TrainSettings(Settings):
     epochs: int = Field(ge=1)
-    ims_per_batch: int = Field(ge=1, description="images per process per iteration")
+    ims_per_batch: int = Field(ge=1, description="images per step (DDP: runtime.batch_rule)")
     lr: float = Field(gt=0)
     momentum: float = Field(ge=0)
     weight_decay: float = Field(ge=0)

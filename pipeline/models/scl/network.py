@@ -71,13 +71,15 @@ class SCLNet(nn.Module):
                 f"feature map height {height} < {self.num_stripes} stripes: use a taller input"
             )
         pooled = fmap.mean(dim=(2, 3))
-        global_feats = F.normalize(self.global_bn(self.global_fc(pooled)), dim=1)
+        # BatchNorm and L2 of the embeddings in float32 (a no-op in fp32 runs): under
+        # bf16 autocast the memory banks and losses get float32 unit vectors.
+        global_feats = F.normalize(self.global_bn(self.global_fc(pooled).float()), dim=1)
         # Equal stripes of floor(H'/S) rows from the top, remainder rows dropped (official rule).
         rows = height // self.num_stripes
         stripes = fmap[:, :, : rows * self.num_stripes].unflatten(2, (self.num_stripes, rows))
         stripes = stripes.mean(dim=(3, 4))  # (B, C, S)
         local = [
-            F.normalize(bn(fc(stripes[:, :, s])), dim=1)
+            F.normalize(bn(fc(stripes[:, :, s]).float()), dim=1)
             for s, (fc, bn) in enumerate(zip(self.local_fc, self.local_bn, strict=True))
         ]
         return global_feats, torch.stack(local, dim=1)

@@ -106,6 +106,7 @@ def train_scl(
             settings.model_dump(mode="json"),
             seed,
             runtime.world_size,
+            *runtime.resume_key(),
             hashlib.sha256(Path(index_csv).read_bytes()).hexdigest(),
         ),
     )

@@ -93,9 +93,11 @@ class SCLTrainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = nn.parallel.DistributedDataParallel(self.net, device_ids=ids)
         train = settings.train
+        # runtime.batch_rule / lr_scaling (one process: the configured batch and lr).
+        self.batch = runtime.batch_plan(settings.data.batch_size, "scl.data.batch_size")
         self.optimizer = torch.optim.SGD(
             self.net.parameters(),
-            lr=train.lr,
+            lr=self.batch.lr(train.lr),
             momentum=train.momentum,
             nesterov=train.nesterov and train.momentum > 0,
             weight_decay=train.weight_decay,
@@ -250,14 +252,14 @@ class SCLTrainer:
             stats = self._cluster_round(epoch)
             row.update({f"pl_{k}": v for k, v in stats.items() if k not in ("round", "epoch")})
             kept = (self.labels >= 0).cpu().numpy()
-            if kept.sum() >= st.data.batch_size * self.runtime.world_size:
+            if kept.sum() >= self.batch.total:
                 indices = indices[kept]
             else:  # nothing clustered yet: this epoch stays instance-level (warm-up rule)
                 self.labels = None
                 warm = True
         sampler = ShuffledBatchSampler(
             indices,
-            st.data.batch_size,
+            self.batch.per_process,
             seed=self.seed,
             rank=self.runtime.rank,
             world_size=self.runtime.world_size,
@@ -288,7 +290,7 @@ class SCLTrainer:
         self.scheduler.step()
         row.update({k: v / max(steps, 1) for k, v in sums.items()})
         row["lr"] = float(self.optimizer.param_groups[0]["lr"])
-        row["images"] = float(steps * st.data.batch_size * self.runtime.world_size)
+        row["images"] = float(steps * self.batch.total)
         if self._validation_due(epoch):
             row.update(self.validate(self.net))
         return row
@@ -303,7 +305,8 @@ class SCLTrainer:
         st = self.settings
         idx = idx.to(self.device)
         cams = cams.to(self.device)
-        g, loc = self.model(images.to(self.device))
+        with self.runtime.autocast():  # bf16: the network's forward; fp32: nothing
+            g, loc = self.model(images.to(self.device))
         sel = self._select(g, loc, cams, idx, warm)
         weights = positive_weights(
             sel.positive_valid,
