@@ -26,7 +26,7 @@ TINY_CHANGES = {
             "post_nms_topk_test": 30,
             "batch_size_per_image": 64,
         },
-        "roi": {"pooler_resolution": [7, 3], "batch_size_per_image": 16},
+        "roi": {"pooler_resolution": [7, 3], "batch_size_per_image": 16, "deform_fc_channels": 16},
         "head": {"conv_dim": 16},
         "crop": {"size": [56, 24]},
     },
@@ -37,6 +37,7 @@ TINY_CHANGES = {
         "lr": 0.01,
         "lr_steps": [1],
         "warmup_iters": 2,
+        "memory_size": 36,  # the tiny world's 12 train scenes x 3 people (checked at load)
         "scales": [[128, 96]],
     },
     "test": {"scale": [128, 96], "gallery_size": 7, "ranked_list_queries": 2},

@@ -115,8 +115,13 @@ def test_offset_branches_get_their_learning_rate_factor(tiny_section):
     cfg = build_cfg(DiclSettings.model_validate(tiny_section), iters_per_epoch=1, memory_size=2)
     model = build_model(cfg)
     optimizer = build_sgd(cfg, model)
-    offsets = {id(p) for n, p in model.named_parameters() if ".conv_offset." in n}
-    assert offsets
+    names = [n for n, _ in model.named_parameters()]
+    # deformable convolutions' offsets and the deformable RoI pooling's offset branch
+    assert any(".conv_offset." in n for n in names)
+    assert any(".box_pooler.offset_fc." in n for n in names)
+    offsets = {
+        id(p) for n, p in model.named_parameters() if ".conv_offset." in n or ".offset_fc." in n
+    }
     for group in optimizer.param_groups:
         is_offset = {id(p) in offsets for p in group["params"]}
         assert len(is_offset) == 1

@@ -132,3 +132,24 @@ def test_deformable_conv_starts_as_a_plain_conv():
     x = torch.randn(2, 4, 7, 6)
     assert torch.allclose(deform(x), plain(x), atol=1e-5)
     assert deform(torch.zeros(0, 4, 7, 6)).shape == (0, 5, 7, 6)
+
+
+def test_rpn_drops_small_proposals_at_test_by_the_test_minimum(tiny_section):
+    from pipeline.models.dicl.rpn import DICLRPN
+    from pipeline.models.dicl.settings import DiclSettings
+
+    def proposal_sides(min_test: float) -> torch.Tensor:
+        tiny_section["model"]["rpn"].update(min_box_size=0, min_box_size_test=min_test)
+        model = _model(DiclSettings.model_validate(tiny_section)).eval()
+        assert isinstance(model.proposal_generator, DICLRPN)
+        torch.manual_seed(1)
+        images = model.preprocess_image(
+            [{"image": torch.randint(0, 256, (3, H, W), dtype=torch.uint8)}]
+        )
+        with torch.no_grad():
+            (props,), _ = model.proposal_generator(images, model.backbone(images.tensor))
+        boxes = props.proposal_boxes.tensor
+        return torch.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+
+    assert (proposal_sides(0.0) < 16).any()  # border-clipped anchors give small boxes
+    assert (proposal_sides(16.0) >= 16).all()

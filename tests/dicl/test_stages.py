@@ -48,6 +48,7 @@ def test_train_then_eval_writes_every_output(tmp_path, monkeypatch):
     assert HEADLINE <= set(metrics)
     assert {f"init_{k}" for k in HEADLINE} <= set(metrics)
     assert {"g7_mAP", "g7_top1"} <= set(metrics)
+    assert "gfull_mAP" not in metrics  # the full gallery extends 50-image lists: none here
     assert all(0.0 <= v <= 1.0 for v in metrics.values())
     assert list(metrics) == sorted(metrics)
     for name in ("cmc.csv", "det_pr.csv"):  # ranked_list.png: only once something is detected

@@ -28,6 +28,14 @@ UNSET = None
 def add_dicl_config(cfg: CN) -> None:
     """Declare DICL's keys in a detectron2 config, each ``UNSET``; ``build_cfg`` fills them."""
     cfg.MODEL.DICL = CN()
+    # RPN's minimum proposal side at test (MIN_SIZE is training's; official 16 vs 8).
+    cfg.MODEL.DICL.RPN_MIN_SIZE_TEST = UNSET
+    # RoI pooling of the scene branch: "deform" (mmcv DeformRoIPoolPack) or "align".
+    cfg.MODEL.DICL.ROI_POOLER = UNSET
+    # Width of the deformable pooling's offset branch (mmcv deform_fc_channels).
+    cfg.MODEL.DICL.DEFORM_POOL_FC_CHANNELS = UNSET
+    # Offset scale of the deformable pooling (x RoI width / height; mmcv gamma).
+    cfg.MODEL.DICL.DEFORM_POOL_GAMMA = UNSET
     # Deformable convolutions in the C4/C5 fusion neck (official use_dconv).
     cfg.MODEL.DICL.NECK_DEFORMABLE = UNSET
     # Deformable 3x3 convolution applied to every RoI (and crop) feature map first.
@@ -100,6 +108,8 @@ def add_dicl_config(cfg: CN) -> None:
     cfg.SOLVER.DICL_DEFORM_OFFSET_LR_FACTOR = UNSET
     # Detections with at least this score enter the search evaluation.
     cfg.TEST.DICL_SEARCH_SCORE_THRESH = UNSET
+    # Images per forward pass when given boxes are embedded (queries, memory initialisation).
+    cfg.TEST.DICL_BATCH_IMAGES = UNSET
 
 
 def _norm_name(norm: str, device: str) -> str:
@@ -153,8 +163,9 @@ def build_cfg(
     cfg.MODEL.RESNETS.OUT_FEATURES = ["res4", "res5"]
     cfg.MODEL.DICL.NECK_DEFORMABLE = m.neck_deformable
 
-    cfg.MODEL.PROPOSAL_GENERATOR.NAME = "RPN"
+    cfg.MODEL.PROPOSAL_GENERATOR.NAME = "DICLRPN"
     cfg.MODEL.PROPOSAL_GENERATOR.MIN_SIZE = m.rpn.min_box_size
+    cfg.MODEL.DICL.RPN_MIN_SIZE_TEST = m.rpn.min_box_size_test
     cfg.MODEL.RPN.IN_FEATURES = ["s16"]
     cfg.MODEL.ANCHOR_GENERATOR.SIZES = [list(m.rpn.anchor_sizes)]
     cfg.MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS = [list(m.rpn.aspect_ratios)]
@@ -182,6 +193,9 @@ def build_cfg(
     cfg.MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION = tuple(m.roi.pooler_resolution)
     cfg.MODEL.ROI_BOX_HEAD.POOLER_TYPE = "ROIAlignV2"
     cfg.MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO = 0
+    cfg.MODEL.DICL.ROI_POOLER = m.roi.pooler
+    cfg.MODEL.DICL.DEFORM_POOL_FC_CHANNELS = m.roi.deform_fc_channels
+    cfg.MODEL.DICL.DEFORM_POOL_GAMMA = m.roi.deform_gamma
     cfg.MODEL.ROI_BOX_HEAD.NUM_CONV = m.head.num_convs
     cfg.MODEL.ROI_BOX_HEAD.CONV_DIM = m.head.conv_dim
     cfg.MODEL.ROI_BOX_HEAD.NORM = _norm_name(m.head.norm, device)
@@ -226,6 +240,7 @@ def build_cfg(
     cfg.INPUT.RANDOM_FLIP = "horizontal" if t.flip else "none"
     cfg.INPUT.DICL_TEST_SCALE = tuple(settings.test.scale)
     cfg.TEST.DICL_SEARCH_SCORE_THRESH = settings.test.search_score_thresh
+    cfg.TEST.DICL_BATCH_IMAGES = settings.test.batch_images
 
     cfg.SOLVER.IMS_PER_BATCH = t.ims_per_batch
     cfg.SOLVER.BASE_LR = t.lr

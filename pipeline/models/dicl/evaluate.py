@@ -3,12 +3,18 @@
 Protocols (docs/methods.md, "Evaluation protocols"; implemented in
 ``pipeline.evaluation``): detections scoring >= 0.5 enter both the detection
 metrics (greedy matching at IoU 0.5; recall and AP x recall) and the search;
-CUHK-SYSU is searched in every gallery size present in ``protocol.json`` (the
-headline metrics use ``gallery_size``, 100 by default), PRW in the whole
+CUHK-SYSU is searched in every gallery size present in ``protocol.json`` and in the
+full gallery (``gfull_`` keys; the headline metrics use ``gallery_size``, 100 by default), PRW in the whole
 gallery (all test frames but the query's own, similarity weighted by the
-detection score as DICL's PRW script does) and its cross-camera variant. A
-query's embedding is that of its annotated box (scene and crop branches
-averaged), exactly as gallery detections are embedded.
+detection score as DICL's PRW script does) and its cross-camera variant.
+
+Query embeddings follow the official test scripts (jiabeiwangTJU/DICL): on
+CUHK-SYSU the annotated query box is embedded as a given proposal
+(tools/test_personsearch.py:70-75, ``LoadProposals``; scene and crop branches
+averaged, as gallery detections are); on PRW the query is the query image's own
+detection (any score) overlapping the annotated box most, its embedding taken as
+is (tools/test_results_prw.py:149-166; an image without detections gives a zero
+vector, which matches nothing).
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from pipeline.evaluation import (
     prw_queries,
     scene_annotations,
 )
-from pipeline.evaluation.detection import xywh_to_xyxy
+from pipeline.evaluation.detection import Detections, box_iou, xywh_to_xyxy
 from pipeline.models.dicl.data import PersonSearchMapper
 from pipeline.models.dicl.inference import annotation_boxes_xyxy, detect, embed_boxes
 
@@ -45,7 +51,7 @@ class SearchEvaluation:
 
     Attributes:
         metrics: ``mAP``, ``top1``, ``top5``, ``top10``, ``det_ap``, ``det_recall`` and
-            per-gallery keys (``g50_mAP``, ... on CUHK-SYSU; ``cross_cam_mAP``, ... on PRW).
+            per-gallery keys (``g50_mAP``, ..., ``gfull_mAP`` on CUHK-SYSU; ``cross_cam_mAP``, ... on PRW).
         cmc: top-k hit rate for k = 1..20 in the headline gallery.
         det_y_true, det_y_score: kept detections' match flags and scores (PR curve).
         ranked: per query, its best detections (image_id, box, score, correct).
@@ -114,7 +120,18 @@ def evaluate_person_search(
                 f"protocol.json: queries[{n}] image {q['image_id']!r} not in test.json"
             )
         query_records.append({**by_id[q["image_id"]], "query_boxes": xywh_to_xyxy([q["bbox"]])})
-    query_feats = np.concatenate(embed_boxes(model, query_records, mapper, desc="queries"))
+    if layout == "prw":
+        query_feats = best_overlap_query_features(query_records, detections)
+    else:
+        query_feats = np.concatenate(
+            embed_boxes(
+                model,
+                query_records,
+                mapper,
+                batch_images=cfg.TEST.DICL_BATCH_IMAGES,
+                desc="queries",
+            )
+        )
 
     ground_truth = {d["image_id"]: annotation_boxes_xyxy(d) for d in test_dicts}
     det = evaluate_detection(ground_truth, detections, score_thresh=thresh, return_scores=True)
@@ -127,7 +144,10 @@ def evaluate_person_search(
                 f"dicl.test.gallery_size={gallery_size}: protocol.json has gallery sizes {sizes}"
             )
         headline = None
-        for size in sizes:
+        # The official sizes in protocol.json, then the whole test set ("full": the 50-image
+        # gallery plus every other test scene, tools/person_search/evaluate.py:95-96, 161-178;
+        # built on the 50-image lists, so only where the protocol has them).
+        for size in [*sizes, "full"] if 50 in sizes else sizes:
             result = evaluate_search(
                 query_feats,
                 cuhk_sysu_queries(protocol, scenes, size),
@@ -177,6 +197,33 @@ def evaluate_person_search(
     )
 
 
+def best_overlap_query_features(
+    query_records: list[dict], detections: dict[Any, Detections]
+) -> np.ndarray:
+    """Per query, the features of its image's detection overlapping its box most.
+
+    As the official PRW script (tools/test_results_prw.py:149-166): every detection
+    of the query image counts, whatever its score; ties go to the first; an image
+    with no detection gives a zero vector. IoU is ``pipeline.evaluation``'s (the
+    official ``get_max_iou`` adds 1 pixel to each side, which moves only near-ties).
+
+    Returns:
+        (Q, D) float32, one row per query record (its ``query_boxes``' single box).
+    """
+    dims = {d.features.shape[1] for d in detections.values() if d.features is not None}
+    if len(dims) != 1:
+        raise ValueError(f"detections: expected one embedding size, got {sorted(dims)}")
+    (dim,) = dims
+    rows = np.zeros((len(query_records), dim), dtype=np.float32)
+    for n, record in enumerate(query_records):
+        found = detections[record["image_id"]]
+        if len(found.boxes) == 0:
+            continue
+        overlap = box_iou(found.boxes, record["query_boxes"][:1])[:, 0]
+        rows[n] = found.features[int(np.argmax(overlap))]
+    return rows
+
+
 def validation_queries(records: list[dict], ids: np.ndarray) -> tuple[list[dict], list]:
     """Queries of a validation split: every appearance of a held-out identity.
 
@@ -220,7 +267,15 @@ def evaluate_validation(
     )
     detections = detect(model, records, mapper, desc="validation")
     query_records, queries = validation_queries(records, ids)
-    query_feats = np.concatenate(embed_boxes(model, query_records, mapper, desc="val queries"))
+    query_feats = np.concatenate(
+        embed_boxes(
+            model,
+            query_records,
+            mapper,
+            batch_images=cfg.TEST.DICL_BATCH_IMAGES,
+            desc="val queries",
+        )
+    )
     ground_truth = {r["image_id"]: annotation_boxes_xyxy(r) for r in records}
     det = evaluate_detection(ground_truth, detections, score_thresh=thresh)
     search = evaluate_search(query_feats, queries, detections, score_thresh=thresh)

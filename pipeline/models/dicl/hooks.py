@@ -60,16 +60,21 @@ def _is_epoch_start(trainer) -> bool:
 class MemoryInitHook(HookBase):
     """Fill the memory with the embeddings of all training boxes (fresh runs only)."""
 
-    def __init__(self, training_set: TrainingSet, mapper: PersonSearchMapper) -> None:
+    def __init__(
+        self, training_set: TrainingSet, mapper: PersonSearchMapper, batch_images: int
+    ) -> None:
         self.training_set = training_set
         self.mapper = mapper
+        self.batch_images = batch_images
 
     def before_train(self) -> None:
         if self.trainer.resumed:
             return
         records = [{**d, "query_boxes": annotation_boxes_xyxy(d)} for d in self.training_set.dicts]
         model = self.trainer.bare_model
-        per_image = embed_boxes(model, records, self.mapper, desc="memory init")
+        per_image = embed_boxes(
+            model, records, self.mapper, batch_images=self.batch_images, desc="memory init"
+        )
         slots = torch.zeros(self.training_set.num_slots, model.memory.features.shape[1])
         for record, emb in zip(self.training_set.dicts, per_image, strict=True):
             index = [a["memory_index"] for a in record["annotations"]]

@@ -1,4 +1,9 @@
-"""DICL's RoI heads: 14x6 RoIAlign on the stride-16 map, DICLBoxHead, Fast R-CNN outputs.
+"""DICL's RoI heads: 14x6 RoI pooling on the stride-16 map, DICLBoxHead, Fast R-CNN outputs.
+
+The pooling is the official deformable RoI pooling (mmcv ``DeformRoIPoolPack``,
+``deform_roi_pool.py``; every RoI the head sees, detection and re-id alike, as the
+official single ``bbox_roi_extractor``) or, switched by ``model.roi.pooler``, plain
+RoIAlign (detectron2 ``ROIAlignV2``).
 
 Proposal assignment as the official ``gt_assigner``: IoU >= 0.6 (CUHK-SYSU; 0.7 on
 PRW) is a person, < 0.1 background, in between ignored; 128 RoIs per image, at
@@ -22,6 +27,7 @@ from detectron2.modeling.roi_heads.fast_rcnn import FastRCNNOutputLayers
 from detectron2.structures import Boxes, Instances
 
 from pipeline.models.dicl.box_head import DICLBoxHead
+from pipeline.models.dicl.deform_roi_pool import DeformRoIPoolPack
 
 
 @ROI_HEADS_REGISTRY.register()
@@ -30,7 +36,7 @@ class DICLROIHeads(ROIHeads):
 
     Args:
         in_feature: name of the (single) feature map the RoIs are pooled from.
-        box_pooler: RoIAlign to the head's (height, width).
+        box_pooler: RoI pooling to the head's (height, width) (deformable or RoIAlign).
         box_head: :class:`DICLBoxHead`.
         box_predictor: detectron2's ``FastRCNNOutputLayers`` (scores, deltas, losses, NMS).
         **kwargs: ``ROIHeads`` arguments (sampling, matcher).
@@ -66,14 +72,24 @@ class DICLROIHeads(ROIHeads):
             embedding_dim=cfg.MODEL.DICL.EMBEDDING_DIM,
             deformable=cfg.MODEL.DICL.HEAD_DEFORMABLE,
         )
-        ret.update(
-            in_feature=in_feature,
-            box_pooler=ROIPooler(
+        if cfg.MODEL.DICL.ROI_POOLER == "deform":
+            box_pooler = DeformRoIPoolPack(
+                (height, width),
+                in_channels=shape.channels,
+                spatial_scale=1.0 / shape.stride,
+                fc_channels=cfg.MODEL.DICL.DEFORM_POOL_FC_CHANNELS,
+                gamma=cfg.MODEL.DICL.DEFORM_POOL_GAMMA,
+            )
+        else:
+            box_pooler = ROIPooler(
                 output_size=(height, width),
                 scales=(1.0 / shape.stride,),
                 sampling_ratio=cfg.MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO,
                 pooler_type=cfg.MODEL.ROI_BOX_HEAD.POOLER_TYPE,
-            ),
+            )
+        ret.update(
+            in_feature=in_feature,
+            box_pooler=box_pooler,
             box_head=box_head,
             box_predictor=FastRCNNOutputLayers(cfg, box_head.output_shape),
         )

@@ -42,12 +42,17 @@ class RpnSettings(Settings):
     pre_nms_topk_test: int = Field(ge=1)
     post_nms_topk_test: int = Field(ge=1)
     nms_thresh: float = Field(gt=0, le=1)
-    min_box_size: float = Field(ge=0)
+    min_box_size: float = Field(ge=0)  # training proposals (official rpn_proposal)
+    min_box_size_test: float = Field(ge=0)  # test proposals (official test_cfg.rpn)
     batch_size_per_image: int = Field(ge=1)
 
 
 class RoiSettings(Settings):
     pooler_resolution: Pair
+    # deform: mmcv's DeformRoIPoolPack (official); align: plain RoIAlign (its first pass).
+    pooler: Literal["deform", "align"]
+    deform_fc_channels: int = Field(ge=1)  # width of the deformable pooling's offset branch
+    deform_gamma: float = Field(ge=0)  # offset scale (x RoI width / height)
     batch_size_per_image: int = Field(ge=2)
     positive_fraction: float = Field(gt=0, le=1)
     pos_iou: float = Field(gt=0, le=1)
@@ -149,7 +154,7 @@ class TrainSettings(Settings):
     scales: list[Pair]
     flip: bool
     num_workers: int = Field(ge=0)
-    memory_size: int | None = Field(ge=1, description="expected number of training boxes")
+    memory_size: int | None = Field(ge=1, description="boxes of the whole train.json (checked)")
 
 
 class TestSettings(Settings):
@@ -157,6 +162,7 @@ class TestSettings(Settings):
     search_score_thresh: float = Field(ge=0, le=1)
     gallery_size: int = Field(ge=1)  # CUHK-SYSU headline gallery
     ranked_list_queries: int = Field(ge=0)
+    batch_images: int = Field(ge=1)  # images per pass when given boxes are embedded
 
 
 class ValidationSettings(Settings):

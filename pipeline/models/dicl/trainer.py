@@ -122,6 +122,11 @@ def wrap_distributed(model: torch.nn.Module, device: torch.device) -> torch.nn.M
     return DistributedDataParallel(model, device_ids=device_ids, broadcast_buffers=False)
 
 
+def _is_offset_branch(name: str) -> bool:
+    """Deformable convolutions' ``conv_offset`` and deformable RoI pooling's ``offset_fc``."""
+    return ".conv_offset." in name or ".offset_fc." in name
+
+
 def build_sgd(cfg: CfgNode, model: torch.nn.Module) -> torch.optim.Optimizer:
     """SGD over the trainable parameters (detectron2's grouping: norm weight decay,
     bias factor), the deformable offset branches at their own learning-rate factor."""
@@ -133,7 +138,7 @@ def build_sgd(cfg: CfgNode, model: torch.nn.Module) -> torch.optim.Optimizer:
         weight_decay_norm=cfg.SOLVER.WEIGHT_DECAY_NORM,
         bias_lr_factor=cfg.SOLVER.BIAS_LR_FACTOR,
         weight_decay_bias=cfg.SOLVER.WEIGHT_DECAY_BIAS,
-        lr_factor_func=lambda name: factor if ".conv_offset." in name else 1.0,
+        lr_factor_func=lambda name: factor if _is_offset_branch(name) else 1.0,
     )
     return torch.optim.SGD(
         params,
@@ -200,7 +205,7 @@ def train_dicl(
     )
     trainer.register_hooks(
         [
-            MemoryInitHook(training_set, test_mapper),
+            MemoryInitHook(training_set, test_mapper, cfg.TEST.DICL_BATCH_IMAGES),
             PseudoLabelHook(training_set, PseudoLabelConfig.from_cfg(cfg)),
             EpochDataHook(
                 training_set,
