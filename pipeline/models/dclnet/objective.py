@@ -8,7 +8,7 @@ infrared images (identity order shared by both halves):
   hinge at the official anchor rows (every ``ids_per_batch``-th row);
 * ``part``: cross-entropy of the part branch's ID logits;
 * ``pixel``: parser fg/bg + part cross-entropy against the class-activation part
-  masks (SRM supervision);
+  masks (PAP supervision);
 * ``smooth``: L1 smoothness of the parser logits;
 * ``dense``: pixel-to-pixel InfoNCE between the layer1 maps of paired visible and
   infrared images of one identity, positives sharing a part label, foreground only.
