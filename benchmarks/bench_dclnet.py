@@ -23,7 +23,7 @@ from pipeline.losses.dense_contrastive import dense_contrastive_loss
 from pipeline.models.dclnet.network import build_dclnet
 from pipeline.models.dclnet.objective import DclnetObjective
 from pipeline.models.dclnet.parsing import PixelClassifier
-from pipeline.models.dclnet.settings import LossSettings, SrmSettings
+from pipeline.models.dclnet.settings import LossSettings, PapSettings, SrmSettings
 from pipeline.params import validate
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -32,8 +32,13 @@ CONF = Path(__file__).resolve().parents[1] / "conf"
 def _paper_objective() -> DclnetObjective:
     """Every loss and the SRM as conf/dclnet sets them (the settings have no defaults)."""
     section = compose_params(["dclnet/dataset=sysu_mm01"], CONF)["dclnet"]
-    losses = validate(LossSettings, section["loss"], "dclnet.loss")
-    return DclnetObjective(losses, validate(SrmSettings, section["srm"], "dclnet.srm"), parts=6)
+    return DclnetObjective(
+        validate(LossSettings, section["loss"], "dclnet.loss"),
+        validate(PapSettings, section["pap"], "dclnet.pap"),
+        validate(SrmSettings, section["srm"], "dclnet.srm"),
+        parts=section["model"]["parts"],
+        ids_per_batch=section["sampler"]["ids_per_batch"],
+    )
 
 
 def _time(fn, repeats: int) -> float:

@@ -9,12 +9,13 @@ Rows are sorted by (split, path) so a rerun writes the same bytes.
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
 from pipeline.data.errors import DataError
-from pipeline.io import write_csv
+from pipeline.io import write_csv, write_json
 
 HEADER = ("path", "pid", "camera", "split", "modality")
 SPLITS = ("train", "query", "gallery")
@@ -88,3 +89,41 @@ def read_index(path: str | Path) -> list[IndexRow]:
                 raise DataError(f"{path}:{lineno}: bad split, modality or pid: {fields}")
             rows.append(row)
     return rows
+
+
+# ------------------------------------------------------- fixed gallery trials (SYSU-MM01)
+
+# The dataset's own gallery draws (SYSU-MM01's exp/rand_perm_cam.mat), as the converter
+# carries them next to index.csv: per camera and identity, one permutation of the image
+# numbers (``{n:04d}.jpg``) per trial.
+GALLERY_TRIALS_NAME = "gallery_trials.json"
+
+GalleryTrials = dict[tuple[int, int], list[list[int]]]  # (camera, pid) -> trials x images
+
+
+def write_gallery_trials(out_dir: Path, trials: GalleryTrials, source: str) -> None:
+    """Write ``out_dir/gallery_trials.json`` (sorted by camera, pid: a rerun writes the same bytes)."""
+    entries = [
+        {"camera": cam, "pid": pid, "trials": [list(map(int, row)) for row in rows]}
+        for (cam, pid), rows in sorted(trials.items())
+    ]
+    write_json(Path(out_dir) / GALLERY_TRIALS_NAME, {"source": source, "entries": entries})
+
+
+def read_gallery_trials(data_dir: str | Path) -> GalleryTrials | None:
+    """The gallery trials next to ``index.csv``; None when the dataset has none.
+
+    Raises:
+        DataError: a file without ``entries`` or an entry without camera, pid, trials.
+    """
+    path = Path(data_dir) / GALLERY_TRIALS_NAME
+    if not path.is_file():
+        return None
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))["entries"]
+        return {
+            (int(e["camera"]), int(e["pid"])): [[int(n) for n in row] for row in e["trials"]]
+            for e in entries
+        }
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DataError(f"{path}: not a gallery-trials file ({exc!r})") from exc

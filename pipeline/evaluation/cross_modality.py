@@ -17,11 +17,16 @@ ICCV 2017), as the AGW / DDAG / DCLNet code computes it (``eval_sysu`` with
   authors' rule, kept by the reference); mAP and mINP are the usual ones on the
   full ranking; results are averaged over 10 trials.
 
-Trial i draws its gallery with ``random.Random(seed + i)``, visiting identities
-in increasing order, the mode's cameras in the order above and each camera's
-images sorted by name, with ``choice`` (single-shot) or ``sample`` (multi-shot):
-with seed 0 and the dataset's relative paths as names this is exactly the
-gallery DCLNet's ``process_gallery_sysu(trial=i)`` draws. Galleries are ordered
+Trial galleries come from the dataset's own fixed draws when it has them: SYSU-MM01's
+``rand_perm_cam.mat`` (wuancong/SYSU-MM01 ``evaluation/get_testing_set.m:40-50``),
+which the converter carries into ``gallery_trials.json``: trial t takes, per test
+identity and RGB camera, the first 1 or 10 image numbers of row t of that
+identity's permutation (DCLNet's ``get_gallery_names``, ``eval_metrics.py:21-29``).
+Without that file (fallback) trial i draws its gallery with ``random.Random(seed + i)``,
+visiting identities in increasing order, the mode's cameras in the order above and
+each camera's images sorted by name, with ``choice`` (single-shot) or ``sample``
+(multi-shot): with seed 0 and the dataset's relative paths as names this is exactly
+the gallery DCLNet's ``process_gallery_sysu(trial=i)`` draws. Galleries are ordered
 by name, as there (the order decides only ties).
 
 RegDB (Nguyen et al., Sensors 2017): 10 random splits of 206 test identities;
@@ -34,7 +39,8 @@ Both reuse :func:`pipeline.evaluation.ranking.rank_matches` for the ranking math
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -93,6 +99,68 @@ def sysu_mm01_gallery(
                 picked.append(rng.choice(members))
             else:
                 picked.extend(rng.sample(members, min(num_shots, len(members))))
+    chosen = np.asarray(picked, dtype=np.int64)
+    return chosen[np.argsort(names[chosen], kind="stable")]
+
+
+def sysu_mm01_fixed_gallery(
+    g_pids: np.ndarray,
+    g_camids: np.ndarray,
+    g_names: Sequence[str],
+    permutations: Mapping[tuple[int, int], Sequence[Sequence[int]]],
+    *,
+    mode: str = "all",
+    num_shots: int = 1,
+    trial: int = 0,
+) -> np.ndarray:
+    """Trial ``trial``'s gallery from the dataset's fixed permutations (``rand_perm_cam.mat``).
+
+    Args:
+        g_pids, g_camids: (G,) identities and cameras of every visible test image.
+        g_names: (G,) their paths, ending ``cam{c}/{pid:04d}/{n:04d}.jpg``: ``n`` is
+            the image number the permutations list.
+        permutations: (camera, pid) -> trials x images permutations of image numbers;
+            an identity a camera saw without an entry adds nothing (as
+            ``get_testing_set.m:41-43``).
+        mode: "all" or "indoor".
+        num_shots: the first ``num_shots`` numbers of the trial's row (all when fewer).
+        trial: the row.
+
+    Returns:
+        Sorted-by-name int64 indices of the gallery.
+
+    Raises:
+        ValueError: a trial past the permutations' rows, or a number with no image.
+    """
+    cameras = _mode_cameras(mode)
+    if num_shots < 1:
+        raise ValueError(f"num_shots={num_shots}: must be >= 1")
+    g_pids, g_camids, names = np.asarray(g_pids), np.asarray(g_camids), np.asarray(g_names)
+    if not g_pids.shape == g_camids.shape == names.shape:
+        raise ValueError(
+            f"g_pids {g_pids.shape}, g_camids {g_camids.shape}, g_names {names.shape}: "
+            "need equal lengths"
+        )
+    where: dict[tuple[int, int, int], int] = {}
+    for index, (pid, cam, name) in enumerate(zip(g_pids, g_camids, names, strict=True)):
+        stem = PurePosixPath(str(name)).stem
+        if not stem.isdigit():
+            raise ValueError(f"{name}: not an image number ({{n:04d}}.jpg), needed by the trials")
+        where[(int(cam), int(pid), int(stem))] = index
+    picked: list[int] = []
+    for pid in np.unique(g_pids):
+        for cam in cameras:
+            rows = permutations.get((cam, int(pid)))
+            if not rows:
+                continue
+            if trial >= len(rows):
+                raise ValueError(f"trial {trial}: cam{cam} id {pid} has {len(rows)} trials only")
+            for number in rows[trial][:num_shots]:
+                if (cam, int(pid), int(number)) not in where:
+                    raise ValueError(
+                        f"trial {trial}: cam{cam} id {pid} image {number} is not in the gallery"
+                    )
+                picked.append(where[(cam, int(pid), int(number))])
     chosen = np.asarray(picked, dtype=np.int64)
     return chosen[np.argsort(names[chosen], kind="stable")]
 
@@ -167,8 +235,9 @@ def evaluate_sysu_mm01(
     num_trials: int = 10,
     seed: int = 0,
     max_rank: int = 20,
+    permutations: Mapping[tuple[int, int], Sequence[Sequence[int]]] | None = None,
 ) -> dict[str, Any]:
-    """SYSU-MM01 over ``num_trials`` random galleries.
+    """SYSU-MM01 over ``num_trials`` galleries: the dataset's fixed ones, else seeded draws.
 
     Args:
         distmat: (Q, G) distances from every infrared test probe to every
@@ -179,8 +248,10 @@ def evaluate_sysu_mm01(
         mode: "all" (cameras 1, 2, 4, 5) or "indoor" (1, 2).
         num_shots: 1 (single-shot) or 10 (multi-shot).
         num_trials: galleries drawn; trial i uses seed + i.
-        seed: base seed.
+        seed: base seed (seeded draws only).
         max_rank: CMC length.
+        permutations: the dataset's fixed trials (``gallery_trials.json``, see
+            :func:`sysu_mm01_fixed_gallery`); trial i is row i. None: seeded draws.
 
     Returns:
         dict with mean ``mAP``, ``mINP``, ``rank1``/``5``/``10``/``20``, each
@@ -206,10 +277,17 @@ def evaluate_sysu_mm01(
     if num_trials < 1:
         raise ValueError(f"num_trials={num_trials}: must be >= 1")
     trials = []
+    if permutations is not None and g_names is None:
+        raise ValueError("permutations need g_names: the image numbers come from the names")
     for i in range(num_trials):
-        gallery = sysu_mm01_gallery(
-            g_pids, g_camids, g_names, mode=mode, num_shots=num_shots, seed=seed + i
-        )
+        if permutations is None:
+            gallery = sysu_mm01_gallery(
+                g_pids, g_camids, g_names, mode=mode, num_shots=num_shots, seed=seed + i
+            )
+        else:
+            gallery = sysu_mm01_fixed_gallery(
+                g_pids, g_camids, g_names, permutations, mode=mode, num_shots=num_shots, trial=i
+            )
         result = evaluate_sysu_mm01_trial(
             d[:, gallery], q_pids, q_camids, g_pids[gallery], g_camids[gallery], max_rank
         )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from pipeline.data.converters import regdb, sysu_mm01
 from pipeline.data.errors import DataError
-from pipeline.data.reid_index import read_index
+from pipeline.data.reid_index import read_gallery_trials, read_index
+from pipeline.data.synthetic.matfile import cell_column, save_mat
 
 SYSU = "data/raw/v/SYSU-MM01"
 SYSU_FILES = [
@@ -75,6 +77,60 @@ def test_sysu_mm01_needs_all_six_cameras(tmp_path, make_files):
         d.rmdir()
     (tmp_path / SYSU / "cam4").rmdir()
     with pytest.raises(DataError, match="no SYSU-MM01 layout found"):
+        sysu_mm01.convert(tmp_path / "data/raw/v", tmp_path / "out", tmp_path)
+
+
+def write_rand_perm(tmp_path, entries: dict[tuple[int, int], list[list[int]]]) -> None:
+    """exp/rand_perm_cam.mat in the real file's structure: 6x1 cell of per-pid cells."""
+    cams = []
+    for cam in range(1, 7):
+        top = max([pid for c, pid in entries if c == cam], default=0)
+        rows = [
+            np.array(entries.get((cam, pid), np.zeros((2, 0))), np.uint8)
+            for pid in range(1, top + 1)
+        ]
+        cams.append(cell_column(rows))
+    save_mat(tmp_path / SYSU / "exp" / "rand_perm_cam.mat", {"rand_perm_cam": cell_column(cams)})
+
+
+def test_sysu_mm01_carries_rand_perm_cam_for_the_test_gallery(tmp_path, make_files):
+    make_sysu(tmp_path, make_files)
+    make_files(tmp_path, [f"{SYSU}/cam1/0004/0002.jpg", f"{SYSU}/cam1/0004/0003.jpg"])
+    # Test ids 4 and 5: cam1 id 4 (3 images), cam5 id 5 (1 image); cam3 (infrared) and
+    # train id 1 are not gallery draws and are not carried.
+    write_rand_perm(
+        tmp_path,
+        {
+            (1, 1): [[1], [1]],
+            (1, 4): [[3, 1, 2], [2, 3, 1]],
+            (3, 4): [[1], [1]],
+            (5, 5): [[1], [1]],
+        },
+    )
+    sysu_mm01.convert(tmp_path / "data/raw/v", tmp_path / "out", tmp_path)
+    assert read_gallery_trials(tmp_path / "out") == {
+        (1, 4): [[3, 1, 2], [2, 3, 1]],
+        (5, 5): [[1], [1]],
+    }
+
+
+def test_sysu_mm01_without_rand_perm_cam_writes_no_trials(tmp_path, make_files):
+    make_sysu(tmp_path, make_files)
+    sysu_mm01.convert(tmp_path / "data/raw/v", tmp_path / "out", tmp_path)
+    assert read_gallery_trials(tmp_path / "out") is None
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ([[1, 2], [2, 1]], r"cam1 id 4 permutes images 1..2, but .* \(1 images\)"),
+        ([[1, 1]], r"rand_perm_cam\{1\}\{4\}: a row is not a permutation of 1..2"),
+    ],
+)
+def test_sysu_mm01_rand_perm_cam_must_fit_the_images(tmp_path, make_files, entry, message):
+    make_sysu(tmp_path, make_files)
+    write_rand_perm(tmp_path, {(1, 4): entry})
+    with pytest.raises(DataError, match=message):
         sysu_mm01.convert(tmp_path / "data/raw/v", tmp_path / "out", tmp_path)
 
 

@@ -17,24 +17,42 @@ def test_center_triplet_hand_value():
     # pull = mean(1, 1, 0, 0) = 0.5; centres 0.5 apart, margin 0.7 -> hinge 0.2 each.
     x = torch.tensor([[0.0], [2.0], [1.5], [1.5]])
     y = torch.tensor([0, 0, 1, 1])
-    assert center_triplet_loss(x, y, margin=0.7).item() == pytest.approx(0.5 + 0.2)
+    assert center_triplet_loss(x, y, margin=0.7, anchor_stride=2).item() == pytest.approx(0.7)
 
 
 def test_center_triplet_far_centres_only_pull_and_single_id():
     x = torch.tensor([[0.0, 0.0], [0.0, 2.0], [5.0, 0.0], [5.0, 0.0], [5.0, 0.0]])
     y = torch.tensor([3, 3, 8, 8, 8])
-    assert center_triplet_loss(x, y, margin=0.7).item() == pytest.approx(2 / 5)
-    assert center_triplet_loss(x[:2], y[:2], margin=0.7).item() == pytest.approx(1.0)
+    assert center_triplet_loss(x, y, margin=0.7, anchor_stride=1).item() == pytest.approx(2 / 5)
+    assert center_triplet_loss(x[:2], y[:2], 0.7, anchor_stride=1).item() == pytest.approx(1.0)
 
 
-def test_center_triplet_push_is_averaged_per_identity():
-    # Three ids at 0, 0.1, 1.0 (one sample each, pull 0). Hinges (margin 0.7):
-    # id a: (0.6 + 0) / 2; id b: (0.6 + 0) / 2; id c: (0 + 0) / 2 -> mean 0.2.
+@pytest.mark.parametrize(
+    ("stride", "push"),
+    # Three ids at 0, 0.1, 1.0, one row each (pull 0), margin 0.7. Hinge per anchor row:
+    # row 0 (id a): (0.6 + 0) / 2 = 0.3; row 1 (id b): (0.6 + 0) / 2 = 0.3; row 2 (id c): 0.
+    [(1, (0.3 + 0.3 + 0.0) / 3), (2, (0.3 + 0.0) / 2), (3, 0.3)],
+)
+def test_center_triplet_hinge_only_at_the_official_anchor_rows(stride, push):
     x = torch.tensor([[0.0], [0.1], [1.0]], requires_grad=True)
-    loss = center_triplet_loss(x, torch.tensor([0, 1, 2]), margin=0.7)
-    assert loss.item() == pytest.approx(0.2)
+    loss = center_triplet_loss(x, torch.tensor([0, 1, 2]), margin=0.7, anchor_stride=stride)
+    assert loss.item() == pytest.approx(push)
     loss.backward()
     assert torch.isfinite(x.grad).all()
+
+
+def test_center_triplet_hinge_averages_over_negative_rows_not_identities():
+    # Rows: id 0 twice at 0, id 1 at 0.1, id 2 at 1.0 (pull 0); anchors rows 0 and 2.
+    # Row 0 (id 0): negatives rows 2, 3 -> (0.6 + 0) / 2 = 0.3.
+    # Row 2 (id 1): negatives rows 0, 1, 3 -> (0.6 + 0.6 + 0) / 3 = 0.4 (per identity: 0.3).
+    x = torch.tensor([[0.0], [0.0], [0.1], [1.0]])
+    loss = center_triplet_loss(x, torch.tensor([0, 0, 1, 2]), margin=0.7, anchor_stride=2)
+    assert loss.item() == pytest.approx((0.3 + 0.4) / 2)
+
+
+def test_center_triplet_rejects_a_zero_stride():
+    with pytest.raises(ValueError, match="anchor_stride"):
+        center_triplet_loss(torch.zeros(2, 1), torch.tensor([0, 1]), 0.7, anchor_stride=0)
 
 
 def test_masked_cross_entropy_ignores_negative_targets():

@@ -7,7 +7,8 @@ import torch
 
 from pipeline.models.dclnet.network import build_dclnet
 from pipeline.models.dclnet.objective import LOSS_NAMES, DclnetObjective
-from pipeline.models.dclnet.settings import LossSettings, SrmSettings
+from pipeline.models.dclnet.part_masks import stripe_masks
+from pipeline.models.dclnet.settings import DclnetSettings, LossSettings, PapSettings, SrmSettings
 from tests.real_config import merged, track_section
 
 # The paper's loss and SRM sections as conf/dclnet holds them; a test changes a few keys.
@@ -22,6 +23,17 @@ def srm_settings(**changes) -> SrmSettings:
     return SrmSettings.model_validate(merged(PAPER["srm"], changes))
 
 
+def pap_settings(enabled: bool = True) -> PapSettings:
+    return PapSettings.model_validate(merged(PAPER["pap"], {"enabled": enabled}))
+
+
+def objective_for(
+    losses: LossSettings, srm: SrmSettings | None = None, pap: PapSettings | None = None
+) -> DclnetObjective:
+    # Batches of 2 identities (labels below): the centre-triplet anchor stride.
+    return DclnetObjective(losses, pap or pap_settings(), srm or srm_settings(), 6, 2)
+
+
 def batch(seed: int = 0):
     gen = torch.Generator().manual_seed(seed)
     images = torch.randn(8, 3, 96, 48, generator=gen)
@@ -33,7 +45,7 @@ def run(losses: LossSettings, srm: SrmSettings | None = None):
     model = build_dclnet(num_classes=3, seed=0, depth=18, width=8)
     images, labels = batch()
     out = model(images[:4], images[4:])
-    objective = DclnetObjective(losses, srm or srm_settings(), parts=6)
+    objective = objective_for(losses, srm)
     total, logged = objective(out, labels, images, model.part_classifier.weight.detach())
     return model, total, logged
 
@@ -95,8 +107,8 @@ def grads(model) -> dict[str, bool]:
 
 
 def test_dense_loss_trains_only_the_modality_streams():
-    # window=None and target CAM: the masks do not depend on anything trained here.
-    model, total, logged = run(only("dense"), srm_settings(cam_label="target", window=None))
+    # The masks are made without gradients (parser labels, remask over detached maps).
+    model, total, logged = run(only("dense"), srm_settings(cam_label="target"))
     total.backward()
     g = grads(model)
     assert g["backbone.visible"] and g["backbone.infrared"]
@@ -131,7 +143,47 @@ def test_erased_pixels_are_ignored_in_the_masks():
     images, labels = batch()
     images[:, :, :48] = 0.0  # the top half of every image erased
     out = model(images[:4], images[4:])
-    objective = DclnetObjective(loss_settings(), srm_settings(), parts=6)
-    masks = objective.masks(out, labels, images, model.part_classifier.weight)
-    assert (masks.cam[:, :12] == -1).all() and (masks.parsed[:, :12] == -1).all()
-    assert (masks.cam[:, 12:] >= 0).all()
+    for srm in (srm_settings(enabled=True), srm_settings(enabled=False)):
+        masks = objective_for(loss_settings(), srm).masks(
+            out, labels, images, model.part_classifier.weight
+        )
+        assert (masks.cam[:, :12] == -1).all() and (masks.parsed[:, :12] == -1).all()
+        assert (masks.cam[:, 12:] >= 0).all() and (masks.parsed[:, 12:] >= 0).all()
+
+
+def _masks(pap: bool, srm: bool, images=None):
+    model = build_dclnet(num_classes=3, seed=0, depth=18, width=8)
+    images, labels = batch() if images is None else (images, batch()[1])
+    out = model(images[:4], images[4:])
+    objective = objective_for(loss_settings(), srm_settings(enabled=srm), pap_settings(pap))
+    return out, objective.masks(out, labels, images, model.part_classifier.weight)
+
+
+def test_pap_off_without_srm_gives_the_dense_loss_fixed_stripes():
+    _, masks = _masks(pap=False, srm=False)
+    assert torch.equal(masks.parsed, stripe_masks(8, (24, 12), parts=6))
+
+
+def test_pap_on_without_srm_gives_the_parsers_labels():
+    from pipeline.models.dclnet.part_masks import parsing_masks
+
+    out, masks = _masks(pap=True, srm=False)
+    assert torch.equal(masks.parsed, parsing_masks(out.pixel_logits))
+
+
+def test_srm_relabels_the_parsed_masks_with_remask():
+    from pipeline.models.dclnet.part_masks import parsing_masks, remask
+
+    out, masks = _masks(pap=True, srm=True)
+    parsed = parsing_masks(out.pixel_logits)
+    low = torch.cat((out.visible_low, out.infrared_low))
+    assert torch.equal(masks.parsed, remask(low, parsed, 6, 1, parsed))
+
+
+def test_pap_off_refuses_the_parsers_losses():
+    section = merged(PAPER, {"dataset": "synthetic_sysu_mm01", "pap": {"enabled": False}})
+    with pytest.raises(ValueError, match=r"dclnet.loss.pixel.enabled=false"):
+        DclnetSettings.model_validate(section)
+    off = {"enabled": False}
+    section = merged(section, {"loss": {"pixel": off, "smooth": off}})
+    assert not DclnetSettings.model_validate(section).pap.enabled

@@ -1,4 +1,4 @@
-"""Part-mask construction: class-activation stripes, parsed masks and rectification."""
+"""Part-mask construction: class-activation stripes, parsed masks, stripes and ``remask``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pipeline.models.dclnet.part_masks import (
     cam_part_masks,
     kept_pixels,
     parsing_masks,
-    stripe_window_mask,
+    remask,
+    stripe_masks,
 )
 
 
@@ -52,25 +53,61 @@ def test_cam_part_masks_upsample_each_stripe_to_its_rows():
 def test_parsing_masks_take_fg_then_best_part():
     logits = torch.zeros(1, 8, 6, 1)
     logits[0, 1, :3] = 1.0  # rows 0-2 foreground, rows 3-5 background
-    logits[0, 2 + 0, 0] = 5.0  # row 0: part 1 (its own stripe)
-    logits[0, 2 + 1, 1] = 5.0  # row 1: part 2 (stripe 1)
-    logits[0, 2 + 5, 2] = 5.0  # row 2 (stripe 2) says part 6: far outside its window
-    logits[0, 2 + 3, 2] = 1.0  # ... its best allowed part (stripes 1..3) is part 4
+    logits[0, 2 + 0, 0] = 5.0  # row 0: part 1
+    logits[0, 2 + 1, 1] = 5.0  # row 1: part 2
+    logits[0, 2 + 5, 2] = 5.0  # row 2 says part 6: kept (no window without SRM)
     logits[0, 2 + 4, 3] = 5.0  # background row: no part
-    free = parsing_masks(logits, window=None)[0, :, 0].tolist()
-    rectified = parsing_masks(logits, window=1)[0, :, 0].tolist()
-    assert free == [1, 2, 6, 0, 0, 0]
-    assert rectified == [1, 2, 4, 0, 0, 0]
+    assert parsing_masks(logits)[0, :, 0].tolist() == [1, 2, 6, 0, 0, 0]
 
 
-def test_stripe_window_mask():
-    allowed = stripe_window_mask(6, 3, window=0)
+def test_stripe_masks_label_every_pixel_with_its_stripe():
+    masks = stripe_masks(2, (6, 2), parts=3)
+    assert masks.shape == (2, 6, 2)
     assert (
-        allowed.tolist()
-        == [[True, False, False]] * 2 + [[False, True, False]] * 2 + [[False, False, True]] * 2
+        masks[1, :, 0].tolist() == [1, 1, 2, 2, 3, 3] and (masks[:, :, 1] == masks[:, :, 0]).all()
     )
-    assert stripe_window_mask(6, 3, window=1)[0].tolist() == [True, True, False]
-    assert stripe_window_mask(6, 3, window=None).all()
+
+
+def _unit(*angles_deg: float) -> torch.Tensor:
+    """(1, 2, len, 1) map of unit vectors (cos, sin) at the given angles, one per row."""
+    rad = torch.tensor(angles_deg, dtype=torch.float64).deg2rad()
+    return torch.stack((rad.cos(), rad.sin())).view(1, 2, len(angles_deg), 1)
+
+
+# Six one-pixel rows in 3 stripes of 2 (the official flat cut: 6 // 3 pixels each).
+# Features: (1,0), (0,1) | (0,1), (0.8,-0.6) | (-1,0), (1,0); labels 1, 1 | 2, bg | 3, erased.
+# Prototypes: part 1 = mean of (1,0), (0,1) -> (0.707, 0.707); part 2 = (0,1); part 3 = (-1,0).
+# Cosines (part 1, 2, 3): row 0 .707, 0, -1; row 1 .707, 1, 0; row 2 .707, 1, 0;
+# row 3 .141, -.6, -.8; row 4 -.707, 0, 1; row 5 .707, 0, -1.
+MAP = _unit(0.0, 90.0, 90.0, -36.869897645844, 180.0, 0.0)
+LABELS = torch.tensor([[1, 1, 2, 0, 3, -1]]).view(1, 6, 1)
+
+
+def test_remask_window_one_with_the_parsers_foreground():
+    # Window +-1: stripe 0 may take parts 1-2, stripe 1 parts 1-3, stripe 2 parts 2-3.
+    # Best allowed: 1, 2 | 2, 1 | 3, 2 (row 5 would be part 1, outside its window).
+    # Foreground = the given labels > 0: rows 0, 1, 2, 4.
+    out = remask(MAP, LABELS, parts=3, window=1, foreground=LABELS)
+    assert out[0, :, 0].tolist() == [1, 2, 2, 0, 3, 0]
+
+
+def test_remask_window_zero_keeps_each_stripe_to_its_part():
+    out = remask(MAP, LABELS, parts=3, window=0, foreground=LABELS)
+    assert out[0, :, 0].tolist() == [1, 1, 2, 0, 3, 0]
+
+
+def test_remask_without_foreground_keeps_pixels_above_their_stripe_mean():
+    # Best similarities per stripe: (.707, 1) mean .854 | (1, .141) mean .571 | (1, 0) mean .5.
+    out = remask(MAP, LABELS, parts=3, window=1)
+    assert out[0, :, 0].tolist() == [0, 2, 2, 0, 3, 0]
+
+
+def test_remask_never_picks_an_absent_part_and_leaves_the_cut_remainder_background():
+    # 7 pixels in 3 stripes: 2 each, pixel 6 lies past the official cut. No pixel is part 2.
+    fmap = _unit(0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 0.0)
+    labels = torch.tensor([1, 1, 0, 0, 3, 3, 3]).view(1, 7, 1)
+    out = remask(fmap, labels, parts=3, window=0, foreground=torch.ones(1, 7, 1))
+    assert out[0, :, 0].tolist() == [1, 1, 0, 0, 3, 3, 0]
 
 
 def test_kept_pixels_and_ignore():

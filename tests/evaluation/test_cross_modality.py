@@ -7,6 +7,7 @@ import random
 import numpy as np
 import pytest
 
+from pipeline.evaluation import cross_modality as cm
 from pipeline.evaluation.cross_modality import (
     evaluate_regdb,
     evaluate_sysu_mm01,
@@ -171,3 +172,62 @@ def test_regdb_both_directions_mean_over_splits():
     assert flat["v2t_mAP"] == out["v2t"]["mAP"] and "v2t_rank20_std" in flat
     with pytest.raises(ValueError, match="one of each per split"):
         evaluate_regdb([v2t_1], [[1, 2]], [])
+
+
+# A gallery of named images: cam1 id 1 images 1-3, cam2 id 1 images 1-2, cam1 id 2 images
+# 1-2, cam4 id 2 image 1 (no permutation given: left out, as get_testing_set.m skips it).
+FIXED_NAMES = [
+    "x/cam1/0001/0001.jpg",
+    "x/cam1/0001/0002.jpg",
+    "x/cam1/0001/0003.jpg",
+    "x/cam1/0002/0001.jpg",
+    "x/cam1/0002/0002.jpg",
+    "x/cam2/0001/0001.jpg",
+    "x/cam2/0001/0002.jpg",
+    "x/cam4/0002/0001.jpg",
+]
+FIXED_PIDS = np.array([1, 1, 1, 2, 2, 1, 1, 2])
+FIXED_CAMS = np.array([1, 1, 1, 1, 1, 2, 2, 4])
+FIXED_PERMS = {(1, 1): [[3, 1, 2], [2, 3, 1]], (2, 1): [[2, 1], [1, 2]], (1, 2): [[2, 1], [1, 2]]}
+
+
+@pytest.mark.parametrize(
+    ("shots", "trial", "expected"),
+    [
+        (1, 0, [2, 4, 6]),  # cam1/0001/0003, cam1/0002/0002, cam2/0001/0002
+        (1, 1, [1, 3, 5]),  # cam1/0001/0002, cam1/0002/0001, cam2/0001/0001
+        (2, 1, [1, 2, 3, 4, 5, 6]),  # first two of each row
+        (10, 0, [0, 1, 2, 3, 4, 5, 6]),  # multi-shot: every image of a shorter row
+    ],
+)
+def test_fixed_gallery_takes_each_trials_row(shots, trial, expected):
+    gallery = cm.sysu_mm01_fixed_gallery(
+        FIXED_PIDS, FIXED_CAMS, FIXED_NAMES, FIXED_PERMS, num_shots=shots, trial=trial
+    )
+    assert gallery.tolist() == expected
+
+
+def test_fixed_gallery_indoor_keeps_cameras_1_and_2():
+    gallery = cm.sysu_mm01_fixed_gallery(
+        FIXED_PIDS, FIXED_CAMS, FIXED_NAMES, {**FIXED_PERMS, (4, 2): [[1], [1]]}, mode="indoor"
+    )
+    assert gallery.tolist() == [2, 4, 6]
+
+
+def test_fixed_gallery_refuses_missing_trials_and_images():
+    with pytest.raises(ValueError, match="trial 2: cam1 id 1 has 2 trials only"):
+        cm.sysu_mm01_fixed_gallery(FIXED_PIDS, FIXED_CAMS, FIXED_NAMES, FIXED_PERMS, trial=2)
+    with pytest.raises(ValueError, match="cam1 id 2 image 7 is not in the gallery"):
+        perms = {**FIXED_PERMS, (1, 2): [[7, 1]]}
+        cm.sysu_mm01_fixed_gallery(FIXED_PIDS, FIXED_CAMS, FIXED_NAMES, perms)
+
+
+def test_evaluate_sysu_mm01_uses_the_fixed_trials_when_given():
+    dist = np.random.default_rng(0).random((2, len(FIXED_NAMES)))
+    q_pids, q_cams = np.array([1, 2]), np.array([3, 6])
+    args = (dist, q_pids, q_cams, FIXED_PIDS, FIXED_CAMS, FIXED_NAMES)
+    fixed = cm.evaluate_sysu_mm01(*args, num_trials=2, permutations=FIXED_PERMS)
+    assert [t["gallery"].tolist() for t in fixed["trials"]] == [[2, 4, 6], [1, 3, 5]]
+    seeded = cm.evaluate_sysu_mm01(*args, num_trials=2)
+    # The seeded fallback also draws from cam4 (no permutation there).
+    assert all(7 in t["gallery"] for t in seeded["trials"])

@@ -17,14 +17,87 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
+from pipeline.data.converters._mat import load_mat_variable
 from pipeline.data.converters.layout import find_dataset_root, list_files, relative_posix
 from pipeline.data.errors import DataError
 from pipeline.data.images import verify_images as decode_all
-from pipeline.data.reid_index import IndexRow, write_index
+from pipeline.data.reid_index import GalleryTrials, IndexRow, write_gallery_trials, write_index
 
 CAMERAS = (1, 2, 3, 4, 5, 6)
 INFRARED_CAMERAS = (3, 6)
+RGB_CAMERAS = (1, 2, 4, 5)
 ID_FILES = ("train_id.txt", "val_id.txt", "test_id.txt")
+RAND_PERM_FILE = "rand_perm_cam.mat"  # in exp/, beside the id lists
+
+
+def read_rand_perm_cam(path: Path) -> dict[int, list[np.ndarray]]:
+    """``rand_perm_cam`` of one file: per camera 1..6, per pid (index pid - 1) a trials x n array.
+
+    Raises:
+        DataError: not the 6x1 cell of per-identity cells, or an entry that is not a
+            2-D matrix whose rows are permutations of 1..n.
+    """
+    _, value = load_mat_variable(path, "rand_perm_cam")
+    cams = np.asarray(value, dtype=object).reshape(-1)
+    if value.dtype != object or cams.size != len(CAMERAS):
+        raise DataError(
+            f"{path}: rand_perm_cam must be a 6x1 cell, got {value.dtype} {value.shape}"
+        )
+    out: dict[int, list[np.ndarray]] = {}
+    for cam, cell in zip(CAMERAS, cams, strict=True):
+        cell = np.asarray(cell)
+        if cell.dtype != object:
+            raise DataError(f"{path}: rand_perm_cam{{{cam}}} is not a cell of identities")
+        entries = []
+        for index, entry in enumerate(cell.reshape(-1)):
+            entry = np.asarray(entry)
+            if entry.ndim != 2:
+                raise DataError(f"{path}: rand_perm_cam{{{cam}}}{{{index + 1}}} is not a matrix")
+            expected = np.arange(1, entry.shape[1] + 1)
+            if entry.size and not (np.sort(entry, axis=1) == expected).all():
+                raise DataError(
+                    f"{path}: rand_perm_cam{{{cam}}}{{{index + 1}}}: a row is not a "
+                    f"permutation of 1..{entry.shape[1]}"
+                )
+            entries.append(entry.astype(np.int64))
+        out[cam] = entries
+    return out
+
+
+def gallery_trials(path: Path, top: Path, test_ids: list[int]) -> GalleryTrials:
+    """The test identities' RGB-camera entries of ``rand_perm_cam.mat``, checked against the images.
+
+    An identity a camera saw but the file gives no permutation is left out of that
+    camera's galleries, as ``get_testing_set.m:41-43`` skips it.
+
+    Raises:
+        DataError: a permutation over other image numbers than the folder's, or trials
+            of unequal count.
+    """
+    perms = read_rand_perm_cam(path)
+    trials: GalleryTrials = {}
+    for cam in RGB_CAMERAS:
+        for pid in test_ids:
+            folder = top / f"cam{cam}" / f"{pid:04d}"
+            if not folder.is_dir():
+                continue
+            entry = perms[cam][pid - 1] if pid <= len(perms[cam]) else np.empty((0, 0))
+            if entry.size == 0:
+                continue
+            names = list_files(folder, (".jpg", ".jpeg", ".png"))
+            numbers = sorted(int(Path(n).stem) for n in names if Path(n).stem.isdigit())
+            if len(numbers) != len(names) or numbers != list(range(1, entry.shape[1] + 1)):
+                raise DataError(
+                    f"{path}: cam{cam} id {pid} permutes images 1..{entry.shape[1]}, "
+                    f"but {folder} holds {sorted(names)[:5]}... ({len(names)} images)"
+                )
+            trials[(cam, pid)] = entry.tolist()
+    counts = {len(rows) for rows in trials.values()}
+    if len(counts) > 1:
+        raise DataError(f"{path}: entries hold different numbers of trials {sorted(counts)}")
+    return trials
 
 
 def read_id_file(path: Path) -> list[int]:
@@ -75,7 +148,8 @@ def convert(raw_dir: Path, out_dir: Path, path_root: Path, *, verify_images: boo
 
     Raises:
         DataError: no SYSU-MM01 layout, a missing or malformed id file, train and test
-            identities that overlap, or an image that does not decode.
+            identities that overlap, an image that does not decode, or an
+            ``exp/rand_perm_cam.mat`` that does not fit the images.
     """
     markers = ["exp", *(f"cam{c}" for c in CAMERAS)]
     top = find_dataset_root(Path(raw_dir), markers, "SYSU-MM01")
@@ -93,3 +167,7 @@ def convert(raw_dir: Path, out_dir: Path, path_root: Path, *, verify_images: boo
     if verify_images:
         decode_all(Path(path_root) / r.path for r in rows)
     write_index(Path(out_dir) / "index.csv", rows)
+    perm_file = top / "exp" / RAND_PERM_FILE
+    if perm_file.is_file():
+        trials = gallery_trials(perm_file, top, testing)
+        write_gallery_trials(Path(out_dir), trials, f"exp/{RAND_PERM_FILE}")

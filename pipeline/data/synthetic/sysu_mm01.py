@@ -5,6 +5,14 @@ Written exactly as the real archive is laid out::
 
     cam{1..6}/{pid:04d}/{n:04d}.jpg    a folder only where the camera saw the identity
     exp/train_id.txt, val_id.txt, test_id.txt   one line of comma-separated ids
+    exp/rand_perm_cam.mat              the evaluation's fixed gallery trials
+
+``rand_perm_cam.mat`` has the structure of the file the dataset's evaluation reads
+(wuancong/SYSU-MM01 ``evaluation/data_split/rand_perm_cam.mat``): ``rand_perm_cam``
+is a 6x1 cell, one per camera; cell ``cam`` is an Nx1 cell over identities 1..N (N:
+the largest identity the camera saw); entry ``pid`` is a 10 x n ``uint8`` matrix,
+each row a permutation of the n image numbers, or 10 x 0 where the camera never saw
+the identity. Its draws use their own random streams: the images do not change.
 
 Cameras 1 and 2 are indoor RGB, 4 and 5 outdoor RGB, 3 (indoor) and 6 (outdoor)
 near-infrared. Infrared crops are rendered from each dye's near-infrared
@@ -27,6 +35,7 @@ from pipeline.data.synthetic.cameras import Camera, draw_view, sample_camera, sa
 from pipeline.data.synthetic.crops import camera_canvas, render_crop
 from pipeline.data.synthetic.figure import Pose
 from pipeline.data.synthetic.identities import Identity, make_identities
+from pipeline.data.synthetic.matfile import cell_column, save_mat
 from pipeline.data.synthetic.parallel import ordered_map
 from pipeline.data.synthetic.seeding import stream
 from pipeline.data.synthetic.settings import SysuMm01Render
@@ -36,6 +45,7 @@ RGB_CAMERAS = (1, 2, 4, 5)
 INFRARED_CAMERAS = (3, 6)
 INDOOR_CAMERAS = (1, 2, 3)
 NUM_PASSERS = 30
+PERM_TRIALS = 10  # rows of each rand_perm_cam entry, as the real file's
 
 
 def _cameras_seen(rng: np.random.Generator, presence: float) -> list[int]:
@@ -51,6 +61,24 @@ def _cameras_seen(rng: np.random.Generator, presence: float) -> list[int]:
 def _write_ids(path: Path, pids: list[int]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(",".join(str(p) for p in sorted(pids)), encoding="utf-8")
+
+
+def write_rand_perm_cam(out_dir: Path, seed: int) -> None:
+    """``exp/rand_perm_cam.mat`` over the rendered folders (see the module docstring)."""
+    cameras = []
+    for cam in sorted(RGB_CAMERAS + INFRARED_CAMERAS):
+        cam_dir = out_dir / f"cam{cam}"
+        seen = {int(p.name): p for p in cam_dir.iterdir() if p.is_dir()} if cam_dir.is_dir() else {}
+        entries = []
+        for pid in range(1, max(seen, default=0) + 1):
+            count = len(list(seen[pid].glob("*.jpg"))) if pid in seen else 0
+            if count > np.iinfo(np.uint8).max:
+                raise ValueError(f"cam{cam} id {pid}: {count} images do not fit uint8 numbers")
+            rng = stream(seed, TAG, "rand_perm_cam", cam, pid)
+            rows = [rng.permutation(count) + 1 for _ in range(PERM_TRIALS)]
+            entries.append(np.array(rows, dtype=np.uint8).reshape(PERM_TRIALS, count))
+        cameras.append(cell_column(entries))
+    save_mat(out_dir / "exp" / "rand_perm_cam.mat", {"rand_perm_cam": cell_column(cameras)})
 
 
 def render_sysu_mm01(settings: SysuMm01Render, out_dir: Path) -> dict[str, int]:
@@ -141,4 +169,5 @@ def render_sysu_mm01(settings: SysuMm01Render, out_dir: Path) -> dict[str, int]:
         (out_dir / f"cam{cam}").mkdir(parents=True, exist_ok=True)
     for split, pids in splits.items():
         _write_ids(out_dir / "exp" / f"{split}_id.txt", pids)
+    write_rand_perm_cam(out_dir, s.seed)
     return counts

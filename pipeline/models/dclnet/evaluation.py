@@ -1,7 +1,8 @@
 """Evaluate trained DCLNet models: the library side of ``eval_dclnet``.
 
 Protocols from :mod:`pipeline.evaluation.cross_modality`: SYSU-MM01 all-search
-and indoor-search, single- and multi-shot (10 seeded gallery trials each;
+and indoor-search, single- and multi-shot (10 gallery trials each, the dataset's
+``rand_perm_cam.mat`` draws when the converter found them, else seeded draws;
 infrared probes, visible gallery), or RegDB visible->thermal and
 thermal->visible, averaged over the trained splits. Each row is encoded by its
 own modality's stream; features are L2-normalised and compared by cosine
@@ -28,6 +29,7 @@ The frame (prefixes, curves, ranked lists) is the one SCL shares:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -36,7 +38,7 @@ import numpy as np
 import torch
 
 from pipeline.checkpoint import load_weights
-from pipeline.data.reid_index import IndexRow
+from pipeline.data.reid_index import GalleryTrials, IndexRow, read_gallery_trials
 from pipeline.evaluation.baselines import (
     KINDS,
     MODEL,
@@ -68,6 +70,7 @@ from pipeline.models.dclnet.settings import DclnetSettings, model_kwargs
 SYSU_PROTOCOLS = (("all", 1), ("all", 10), ("indoor", 1), ("indoor", 10))
 REPORTED = ("mAP", "mINP", "rank1", "rank5", "rank10", "rank20")
 RANKED_TOP_K = 10
+log = logging.getLogger(__name__)
 
 
 def protocol_name(mode: str, shots: int) -> str:
@@ -86,9 +89,17 @@ def _metrics(summary: dict[str, Any], prefix: str) -> dict[str, float]:
 
 
 def sysu_scores(
-    dist: np.ndarray, query: Sequence[IndexRow], gallery: Sequence[IndexRow], trials: int, seed: int
+    dist: np.ndarray,
+    query: Sequence[IndexRow],
+    gallery: Sequence[IndexRow],
+    trials: int,
+    seed: int,
+    permutations: GalleryTrials | None = None,
 ) -> tuple[dict[str, float], dict[str, dict[str, Any]]]:
-    """The four SYSU-MM01 protocols; returns flat metrics and each protocol's summary."""
+    """The four SYSU-MM01 protocols; returns flat metrics and each protocol's summary.
+
+    ``permutations``: the dataset's fixed trials (``gallery_trials.json``); None: seeded.
+    """
     q_pids, q_cams, _ = _arrays(query)
     g_pids, g_cams, g_names = _arrays(gallery)
     flat, summaries = {}, {}
@@ -96,7 +107,7 @@ def sysu_scores(
         name = protocol_name(mode, shots)
         summaries[name] = evaluate_sysu_mm01(
             dist, q_pids, q_cams, g_pids, g_cams, g_names,
-            mode=mode, num_shots=shots, num_trials=trials, seed=seed,
+            mode=mode, num_shots=shots, num_trials=trials, seed=seed, permutations=permutations,
         )  # fmt: skip
         flat.update(_metrics(summaries[name], name))
     return flat, summaries
@@ -184,6 +195,14 @@ def evaluate_dclnet(
     missing = sorted({u.name for u in units} - set(config.get("units", {})))
     if missing:
         raise ValueError(f"{model_dir / 'config.json'}: no trained model for {missing}")
+    permutations = read_gallery_trials(data_dir) if layout == "sysu_mm01" else None
+    if layout == "sysu_mm01":
+        log.info(
+            "SYSU-MM01 gallery trials: %s",
+            "the dataset's rand_perm_cam.mat (gallery_trials.json)"
+            if permutations is not None
+            else f"no gallery_trials.json: seeded draws (trial_seed {settings.eval.trial_seed} + i)",
+        )
     dists: dict[str, list[np.ndarray]] = {k: [] for k in KINDS}
     queries, galleries = [], []
     intra: dict[str, float] = {}
@@ -219,6 +238,7 @@ def evaluate_dclnet(
                 galleries[0],
                 settings.eval.trials,
                 settings.eval.trial_seed,
+                permutations,
             )
             return Scored(flat, summaries["all_single"]["cmc"], summaries)
 

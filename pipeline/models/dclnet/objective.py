@@ -4,14 +4,16 @@ Sun et al., ACM MM 2022 (docs/methods.md, "DCLNet"). Per batch of B visible + B
 infrared images (identity order shared by both halves):
 
 * ``id``: cross-entropy of the BNNeck feature's ID logits;
-* ``center_triplet``: centre pull + centre hinge (margin 0.7) on GeM features;
+* ``center_triplet``: centre pull + centre hinge (margin 0.7) on GeM features, the
+  hinge at the official anchor rows (every ``ids_per_batch``-th row);
 * ``part``: cross-entropy of the part branch's ID logits;
 * ``pixel``: parser fg/bg + part cross-entropy against the class-activation part
-  masks (SRM supervision);
+  masks (PAP supervision);
 * ``smooth``: L1 smoothness of the parser logits;
 * ``dense``: pixel-to-pixel InfoNCE between the layer1 maps of paired visible and
-  infrared images of one identity, positives sharing a (rectified) parsed part label,
-  foreground only.
+  infrared images of one identity, positives sharing a part label, foreground only.
+  The labels: the parser's (PAP) or fixed stripes (PAP off), then rectified by the
+  official ``remask`` (SRM on).
 
 Pixels erased by random erasing are ignored by the pixel and dense losses. The
 official training script computes all of these but adds only ``id`` +
@@ -36,8 +38,15 @@ from pipeline.models.dclnet.part_masks import (
     cam_part_masks,
     kept_pixels,
     parsing_masks,
+    remask,
+    stripe_masks,
 )
-from pipeline.models.dclnet.settings import LossSettings, SrmSettings
+from pipeline.models.dclnet.settings import (
+    DclnetSettings,
+    LossSettings,
+    PapSettings,
+    SrmSettings,
+)
 
 LOSS_NAMES = ("id", "center_triplet", "part", "pixel", "smooth", "dense")
 
@@ -47,7 +56,7 @@ class BatchMasks:
     """The label maps of one batch at the layer1 resolution (see ``part_masks``)."""
 
     cam: torch.Tensor  # (2B, H, W) class-activation part masks: the parser's targets
-    parsed: torch.Tensor  # (2B, H, W) rectified parser prediction: the dense loss's labels
+    parsed: torch.Tensor  # (2B, H, W) the dense loss's labels (parsed or stripes, rectified)
 
 
 class DclnetObjective:
@@ -55,14 +64,37 @@ class DclnetObjective:
 
     Args:
         losses: switches, weights and loss parameters.
-        srm: how the part masks are made.
+        pap: whether the parser's labels (or fixed stripes) feed the dense loss.
+        srm: whether and how the masks are rectified.
         parts: number of part classes.
+        ids_per_batch: identities per batch: the centre-triplet hinge's anchor stride
+            (the official ``k_size=args.batch_size``, train_ddag.py:235).
     """
 
-    def __init__(self, losses: LossSettings, srm: SrmSettings, parts: int) -> None:
+    def __init__(
+        self,
+        losses: LossSettings,
+        pap: PapSettings,
+        srm: SrmSettings,
+        parts: int,
+        ids_per_batch: int,
+    ) -> None:
         self.losses = losses
+        self.pap = pap
         self.srm = srm
         self.parts = parts
+        self.ids_per_batch = ids_per_batch
+
+    @classmethod
+    def from_settings(cls, settings: DclnetSettings) -> DclnetObjective:
+        """The objective a ``dclnet`` section configures."""
+        return cls(
+            settings.loss,
+            settings.pap,
+            settings.srm,
+            settings.model.parts,
+            settings.sampler.ids_per_batch,
+        )
 
     def enabled(self) -> list[str]:
         return [n for n in LOSS_NAMES if getattr(self.losses, n).enabled]
@@ -75,13 +107,22 @@ class DclnetObjective:
         images: torch.Tensor,
         part_weight: torch.Tensor,
     ) -> BatchMasks:
-        """Class-activation masks and parsed masks, erased pixels set to -1."""
+        """Class-activation masks and the dense loss's masks, erased pixels set to -1."""
         size = tuple(out.pixel_logits.shape[-2:])
         cam_ids = labels if self.srm.cam_label == "target" else out.logits.argmax(dim=1)
         cam = cam_part_masks(out.high, part_weight, cam_ids, self.parts, size)
-        parsed = parsing_masks(out.pixel_logits, self.srm.window)
         kept = kept_pixels(images, size)
-        return BatchMasks(cam=apply_ignore(cam, kept), parsed=apply_ignore(parsed, kept))
+        if self.pap.enabled:
+            parsed = apply_ignore(parsing_masks(out.pixel_logits), kept)
+        else:
+            parsed = apply_ignore(stripe_masks(len(labels), size, self.parts, labels.device), kept)
+        if self.srm.enabled:
+            # As train_ddag.py:455: the parser's labels make the prototypes and its
+            # foreground is kept; over stripes (no PAP) remask decides the foreground.
+            low = torch.cat((out.visible_low, out.infrared_low), dim=0).detach()
+            fg = parsed if self.pap.enabled else None
+            parsed = apply_ignore(remask(low, parsed, self.parts, self.srm.window, fg), kept)
+        return BatchMasks(cam=apply_ignore(cam, kept), parsed=parsed)
 
     def __call__(
         self,
@@ -105,7 +146,7 @@ class DclnetObjective:
             terms["id"] = F.cross_entropy(out.logits, labels)
         if cfg.center_triplet.enabled:
             terms["center_triplet"] = center_triplet_loss(
-                out.pooled, labels, cfg.center_triplet.margin
+                out.pooled, labels, cfg.center_triplet.margin, self.ids_per_batch
             )
         if cfg.part.enabled:
             terms["part"] = F.cross_entropy(out.part_logits, labels)

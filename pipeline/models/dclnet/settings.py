@@ -84,11 +84,19 @@ class LossSettings(Settings):
     dense: DenseSettings
 
 
+class PapSettings(Settings):
+    # Part-aware parsing: the parser's labels are the dense loss's part masks; false: the
+    # fixed horizontal stripes (the official "Idol Mask", train_ddag.py:445-449).
+    enabled: bool
+
+
 class SrmSettings(Settings):
+    # Semantic rectification: the official ``remask`` (loss.py:415) relabels the masks.
+    enabled: bool
     # Whose class activation makes the part masks: the predicted id (official) or the true one.
     cam_label: Literal["predicted", "target"]
-    # Stripes above/below a row its parsed part may come from; null: no rectification.
-    window: int | None = Field(ge=0)
+    # Stripes above/below a pixel's own whose parts ``remask`` may give it (official: 1).
+    window: int = Field(ge=0)
 
 
 class EvalSettings(Settings):
@@ -135,6 +143,7 @@ class DclnetSettings(Settings):
     sampler: SamplerSettings
     train: TrainSettings
     loss: LossSettings
+    pap: PapSettings
     srm: SrmSettings
     eval: EvalSettings
     validation: ValidationSettings
@@ -154,6 +163,13 @@ class DclnetSettings(Settings):
             )
         if low_w < 2:
             raise ValueError(f"input width {self.input.width} is too small")
+        # Without PAP nothing reads the parser: its losses would train an unused head.
+        trained = [n for n in ("pixel", "smooth") if getattr(self.loss, n).enabled]
+        if not self.pap.enabled and trained:
+            raise ValueError(
+                "dclnet.pap.enabled is false but the parser's losses are on: also set "
+                + ", ".join(f"dclnet.loss.{n}.enabled=false" for n in trained)
+            )
         return self
 
 

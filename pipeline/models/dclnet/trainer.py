@@ -80,7 +80,7 @@ class DclnetTrainer:
         self.seed = seed
         self.desc = desc
         self.model = model.to(runtime.device)
-        self.objective = DclnetObjective(settings.loss, settings.srm, settings.model.parts)
+        self.objective = DclnetObjective.from_settings(settings)
         if not self.objective.enabled():
             raise ValueError("dclnet.loss: every loss is disabled; enable at least one")
         t = settings.train

@@ -239,7 +239,7 @@ def _write_outputs(
         )
         model = DCLNet(num_classes=train_set.num_classes, **model_kwargs(settings))
         model.load_state_dict(finals[first.name]["model"])
-        objective = DclnetObjective(settings.loss, settings.srm, settings.model.parts)
+        objective = DclnetObjective.from_settings(settings)
         visible, infrared, labels = _mask_sample(train_set, settings, root)
         write_part_masks(tmp / "part_masks.png", model, objective, visible, infrared, labels)
 

@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 from pipeline.data.converters import CONVERTERS
-from pipeline.data.reid_index import read_index
+from pipeline.data.reid_index import read_gallery_trials, read_index
 
 
 def _convert(layout: str, world, tmp_path: Path) -> Path:
@@ -40,7 +40,8 @@ def test_market1501_converter_counts(market_world, tmp_path: Path) -> None:
 
 def test_sysu_mm01_converter_counts(sysu_world, tmp_path: Path) -> None:
     counts = sysu_world.counts
-    rows = read_index(_convert("sysu_mm01", sysu_world, tmp_path) / "index.csv")
+    out = _convert("sysu_mm01", sysu_world, tmp_path)
+    rows = read_index(out / "index.csv")
     per_kind = Counter((r.split, r.modality) for r in rows)
     assert per_kind == {
         ("train", "visible"): counts["train_visible"],
@@ -54,6 +55,13 @@ def test_sysu_mm01_converter_counts(sysu_world, tmp_path: Path) -> None:
     assert len({r.pid for r in rows if r.split == "query"}) == counts["test_ids"]
     assert len({r.pid for r in rows if r.split == "gallery"}) == counts["test_ids"]
     assert {r.camera for r in rows if r.modality == "infrared"} == {3, 6}
+    # The world's rand_perm_cam.mat reaches data/processed: one entry per test id and RGB
+    # camera that saw it, 10 trials permuting exactly that camera's image numbers.
+    trials = read_gallery_trials(out)
+    seen = Counter((r.camera, r.pid) for r in rows if r.split == "gallery")
+    assert set(trials) == set(seen)
+    for key, perms in trials.items():
+        assert len(perms) == 10 and all(sorted(p) == list(range(1, seen[key] + 1)) for p in perms)
 
 
 def test_regdb_converter_counts(regdb_world, tmp_path: Path) -> None:

@@ -183,6 +183,25 @@ def test_sysu_layout_ids_cameras_and_infrared(tmp_path: Path) -> None:
     assert images == sum(v for k, v in counts.items() if not k.endswith("_ids"))
 
 
+def test_sysu_rand_perm_cam_has_the_real_files_structure(tmp_path: Path) -> None:
+    render("sysu_mm01", render_params("sysu_mm01", {"seed": 0, **TINY["sysu_mm01"]}), tmp_path)
+    raw = scipy.io.loadmat(tmp_path / "exp" / "rand_perm_cam.mat")["rand_perm_cam"]
+    # As wuancong/SYSU-MM01 evaluation/data_split/rand_perm_cam.mat: a 6x1 cell of Nx1 cells
+    # (N: the camera's largest identity) of 10 x n uint8 permutations, 10 x 0 where unseen.
+    assert raw.shape == (6, 1) and raw.dtype == object
+    for cam in range(1, 7):
+        seen = {int(p.name): p for p in (tmp_path / f"cam{cam}").iterdir()}
+        cell = raw[cam - 1, 0]
+        assert cell.dtype == object and cell.shape == (max(seen, default=0), 1)
+        for pid in range(1, cell.shape[0] + 1):
+            entry = cell[pid - 1, 0]
+            count = len(list(seen[pid].iterdir())) if pid in seen else 0
+            assert entry.dtype == np.uint8 and entry.shape == (10, count)
+            assert (np.sort(entry, axis=1) == np.arange(1, count + 1)).all()
+            if count > 2:  # the trials differ
+                assert len({tuple(row) for row in entry}) > 1
+
+
 def test_regdb_layout_pairs_names_and_splits(tmp_path: Path) -> None:
     counts = render(
         "regdb", render_params("regdb", {"seed": 0, "num_ids": 6, "images_per_id": 3}), tmp_path
