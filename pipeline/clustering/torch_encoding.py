@@ -123,7 +123,16 @@ def k_reciprocal_encoding_torch(
             hit = (own.gather(1, pos) == probe) & (probe != n)
             overlap = hit.reshape(halves.shape).sum(-1).to(torch.float64)
             chosen = valid & (overlap > (2.0 / 3.0) * half_size[safe])
-            grown = torch.where(chosen[..., None], halves, empty).reshape(rows, -1)
+            # Only the chosen members' half sets, moved first: the padded width is the
+            # block's most chosen members, not k1 + 1.
+            first = torch.sort(chosen.to(torch.int8), dim=1, descending=True, stable=True)
+            widest = max(1, int(chosen.sum(1).max()))
+            picked = first.indices[:, :widest]
+            grown = torch.where(
+                chosen.gather(1, picked)[..., None],
+                halves.gather(1, picked[..., None].expand(-1, -1, halves.shape[2])),
+                empty,
+            ).reshape(rows, -1)
             cols, count = _sorted_rows(torch.cat([members, grown], 1), n)
             cols = cols[:, : int(count.max())].contiguous()
             present = cols != n
