@@ -12,8 +12,8 @@ real data.
 One child process per (case, neighbour route), so that its peak resident memory
 (ru_maxrss) is its own, with the AVX2 kernels every stage pins (``--kernels native``:
 the CPU's own); CPU seconds include the int8 route's search process, whose peak
-RSS counts in "with child" (the sampled peak of both processes together): normalise, kNN ("exact" faiss flat, "int8", "ivf", or "torch": kNN and Jaccard
-with torch on the first GPU, whose peak memory it records), encoding
+RSS counts in "with child" (the sampled peak of both processes together): normalise, kNN ("exact" faiss flat, "int8", "ivf", or "torch": kNN, encoding and
+Jaccard with torch on the first GPU, whose peak memory it records), encoding
 V, sparse Jaccard (pairs <= eps), DBSCAN. The ``cuhk-256`` case is DICL's CUHK-SYSU
 round (55,272 x 256): ``--case cuhk-256 --route exact torch`` on a GPU node. Labels of a route are compared (ARI) with
 those of the exact route of the same case when that ran in the same invocation, and
@@ -141,6 +141,7 @@ def run_case(name: str, route: str, seed: int, labels_out: Path, lists_out: Path
         sparse_jaccard_distance,
     )
     from pipeline.clustering.sparse_jaccard import sparse_jaccard_distance_torch
+    from pipeline.clustering.torch_encoding import k_reciprocal_encoding_torch
 
     n, n_ids, n_cams, dim = CASES[name]
     feats, ids = clustered_features(n, n_ids, n_cams, dim, seed)
@@ -184,7 +185,12 @@ def run_case(name: str, route: str, seed: int, labels_out: Path, lists_out: Path
     if route == "int8":
         out["rows_searched_exactly"] = sum(exact_rows)
     np.save(lists_out, idx)
-    v = timed("encode", k_reciprocal_encoding, idx, dist, K1, K2, features=x)
+    if route == "torch":  # the encoding on the device too
+        v = timed(
+            "encode", k_reciprocal_encoding_torch, idx, dist, K1, K2, features=x, device=device
+        )
+    else:
+        v = timed("encode", k_reciprocal_encoding, idx, dist, K1, K2, features=x)
     out["v_nnz_per_row"] = v.nnz / n
     del idx, dist
     if route == "torch":

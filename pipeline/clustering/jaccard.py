@@ -284,6 +284,11 @@ def _encode(features, k1, k2, use_faiss, chunk_size, route, device):
         route=route,
         device=device,
     )
+    if route == "torch":  # the encoding too on the route's device (pattern equal, values
+        # within a few float32 ulps: torch_encoding's docstring)
+        from pipeline.clustering.torch_encoding import k_reciprocal_encoding_torch
+
+        return k_reciprocal_encoding_torch(idx, dist, k1, k2, features=x, device=device)
     return k_reciprocal_encoding(idx, dist, k1, k2, features=x)
 
 
@@ -342,7 +347,8 @@ def compute_sparse_jaccard_distance(
         use_faiss: kNN search with faiss (else chunked numpy).
         chunk_size: query rows per kNN block on the numpy path.
         knn_route: "exact", "torch", "int8" or "ivf" neighbour search (``neighbours.knn``);
-            "torch" also computes the Jaccard distances with torch (the same bits).
+            "torch" also encodes V (``torch_encoding``) and computes the Jaccard
+            distances of that V (the same bits as the CPU's of that V) with torch.
         knn_device: the "torch" route's device (None: the first GPU, else the CPU).
 
     Returns:
@@ -350,6 +356,6 @@ def compute_sparse_jaccard_distance(
     """
     check_max_distance(max_distance)
     v = _encode(features, k1, k2, use_faiss, chunk_size, knn_route, knn_device)
-    if knn_route == "torch":  # the same matrix, bit for bit, from torch on the device
+    if knn_route == "torch":  # the CPU's matrix of this V, bit for bit, from torch
         return sparse_jaccard_distance_torch(v, max_distance, device=knn_device)
     return sparse_jaccard_distance(v, max_distance)

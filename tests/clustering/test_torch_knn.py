@@ -1,4 +1,4 @@
-"""The "torch" route (GPU clustering: kNN and sparse Jaccard) against the CPU routes, on CPU tensors."""
+"""The "torch" route (GPU clustering: kNN, encoding and sparse Jaccard) against the CPU routes, on CPU tensors."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.clustering import jaccard, neighbours, sparse_jaccard
+from pipeline.clustering import jaccard, neighbours, sparse_jaccard, torch_encoding
 from pipeline.clustering.jaccard import (
     compute_jaccard_distance,
     compute_sparse_jaccard_distance,
@@ -18,6 +18,7 @@ from pipeline.clustering.sparse_jaccard import (
     sparse_jaccard_distance,
     sparse_jaccard_distance_torch,
 )
+from pipeline.clustering.torch_encoding import k_reciprocal_encoding_torch
 from tests.clustering.test_neighbours import blobs
 
 
@@ -210,3 +211,101 @@ def test_track_rounds_with_knn_torch_give_the_exact_routes_labels():
         for route in ("exact", "torch")
     }
     assert scl["exact"].max() >= 5 and np.array_equal(scl["exact"], scl["torch"])
+
+
+def encodings(x: np.ndarray, k1: int, k2: int):
+    """V from the CPU encoding and from the torch one (on the CPU), on the same lists."""
+    idx, dist = knn(x, max(k1 + 1, k2), show_progress=False)
+    ref = k_reciprocal_encoding(idx, dist, k1, k2, features=x)
+    got = k_reciprocal_encoding_torch(idx, dist, k1, k2, features=x, device="cpu")
+    return got, ref
+
+
+def assert_same_v(got, ref) -> None:
+    """Same CSR pattern; values within 1e-6 relative, about 8 float32 ulps (exp and the row
+    sums round differently: torch_encoding's docstring), most of them bit for bit."""
+    assert got.dtype == np.float32 and got.has_sorted_indices
+    assert np.array_equal(got.indptr, ref.indptr) and np.array_equal(got.indices, ref.indices)
+    np.testing.assert_allclose(got.data, ref.data, rtol=1e-6, atol=0)
+    assert np.mean(got.data == ref.data) > 0.8
+    np.testing.assert_allclose(got.sum(1).A1, 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("k1, k2", [(20, 6), (1, 1), (1, 2), (2, 3), (3, 1), (29, 30), (30, 6)])
+def test_torch_encoding_is_the_cpu_encoding(k1, k2, monkeypatch):
+    x = neighbours.l2_normalize(blobs(700, 25, 32, 0.4, 11))
+    # Blocks of 64 rows and few query-expansion terms: many blocks, ragged last ones.
+    monkeypatch.setattr(torch_encoding, "_BLOCK_ROWS", 64)
+    monkeypatch.setattr(torch_encoding, "_QE_TERMS", 5000)
+    got, ref = encodings(x, k1, k2)
+    assert ref.nnz > 700 * (1 + (k1 > 1) + (k2 > 1))  # more than self, more with expansion
+    assert_same_v(got, ref)
+
+
+def two_thirds_rule(idx: np.ndarray, k1: int):
+    """From the CPU path's own sets: the pairs (p, q in R(p, k1)) whose half set overlaps
+    R(p, k1) in exactly 2/3 of it, those over 2/3, and the size of the expanded sets if
+    the exact 2/3 ones were expanded too (a >= in place of the paper's >)."""
+    recip = jaccard._reciprocal(idx[:, : k1 + 1])
+    half = jaccard._reciprocal(idx[:, : int(np.around(k1 / 2.0)) + 1])
+    shared = (recip @ half.T).multiply(recip).tocsr()
+    shared.eliminate_zeros()
+    sizes = np.diff(half.indptr)[shared.indices]
+    at, over = 3 * shared.data == 2 * sizes, 3 * shared.data > 2 * sizes
+    loose = shared.copy()
+    loose.data = (at | over).astype(np.float64)
+    loose.eliminate_zeros()
+    return int(at.sum()), int(over.sum()), (recip + loose @ half).nnz
+
+
+def test_expansion_at_exactly_two_thirds_is_the_cpu_rule():
+    # Integer grid points: many tied distances and half sets of 3 or 6 members, so
+    # overlaps of exactly 2/3 (not expanded: the rule is a strict >) occur by the dozen.
+    x = grid_points(400, 4, 12)
+    k1 = 6
+    idx, dist = knn(x, k1 + 1, show_progress=False)
+    at, over, loose_nnz = two_thirds_rule(idx, k1)
+    assert at >= 100 and over >= 1000
+    for k2 in (1, 3):
+        ref = k_reciprocal_encoding(idx, dist, k1, k2, features=x)
+        got = k_reciprocal_encoding_torch(idx, dist, k1, k2, features=x, device="cpu")
+        assert_same_v(got, ref)
+        if k2 == 1:  # V's pattern is the expanded sets: a >= would show
+            assert loose_nnz > got.nnz
+
+
+def test_torch_encoding_measures_members_outside_the_lists():
+    x = neighbours.l2_normalize(blobs(500, 20, 16, 0.4, 13))
+    idx, dist = knn(x, 21, show_progress=False)
+    with pytest.raises(ValueError, match="outside the kNN lists"):
+        k_reciprocal_encoding_torch(idx, dist, 20, 6, device="cpu")
+    got = k_reciprocal_encoding_torch(idx, dist, 20, 6, features=x, device="cpu")
+    assert_same_v(got, k_reciprocal_encoding(idx, dist, 20, 6, features=x))
+
+
+@pytest.mark.parametrize(
+    "k1, k2, message", [(0, 1, "k1=0"), (20, 1, "k1=20"), (5, 0, "k2=0"), (5, 21, "k2=21")]
+)
+def test_torch_encoding_refuses_what_the_cpu_refuses(k1, k2, message):
+    x = neighbours.l2_normalize(blobs(100, 5, 8, 0.4, 14))
+    idx, dist = knn(x, 20, show_progress=False)
+    for encode in (k_reciprocal_encoding, k_reciprocal_encoding_torch):
+        with pytest.raises(ValueError, match=message):
+            encode(idx, dist, k1, k2, features=x)
+    with pytest.raises(ValueError, match="self first"):
+        k_reciprocal_encoding_torch(idx[::-1], dist, 5, 2, features=x, device="cpu")
+
+
+def test_torch_route_encodes_with_torch(monkeypatch):
+    calls = []
+    real = torch_encoding.k_reciprocal_encoding_torch
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs["device"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch_encoding, "k_reciprocal_encoding_torch", spy)
+    x = blobs(200, 10, 16, 0.4, 9)
+    compute_sparse_jaccard_distance(x, 10, 4, max_distance=0.5, knn_route="torch", knn_device="cpu")
+    compute_sparse_jaccard_distance(x, 10, 4, max_distance=0.5)
+    assert calls == ["cpu"]
