@@ -85,7 +85,6 @@ class Row:
     name: str
     label: str
     overrides: tuple[str, ...]
-    pending: tuple[str, ...] = ()  # keys another branch adds (the row waits for them)
     paper: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -124,7 +123,7 @@ def load_ablations(path: Path = REPO / ABLATIONS_FILE) -> dict[str, TrackTable]:
             at = f"{where}.rows[{i}]"
             if not isinstance(row, dict) or not isinstance(row.get("name"), str):
                 raise AblationError(f"{at}: expected a mapping with a name")
-            unknown = sorted(set(row) - {"name", "label", "overrides", "pending", "paper"})
+            unknown = sorted(set(row) - {"name", "label", "overrides", "paper"})
             if unknown:
                 raise AblationError(f"{at}: unknown key(s) {unknown}")
             if row["name"] in names or not row["name"].replace("_", "").isalnum():
@@ -135,7 +134,6 @@ def load_ablations(path: Path = REPO / ABLATIONS_FILE) -> dict[str, TrackTable]:
                     name=row["name"],
                     label=str(row.get("label") or row["name"]),
                     overrides=_strings(row.get("overrides"), f"{at}.overrides"),
-                    pending=_strings(row.get("pending", []), f"{at}.pending"),
                     paper=row.get("paper") or {},
                 )
             )
@@ -216,8 +214,7 @@ class PlannedRow:
     row: Row
     name: str  # the experiment's name
     overrides: list[str]
-    source: str  # "experiment", WORKSPACE, "same_as:<row>" or "skipped"
-    note: str = ""
+    source: str  # "experiment", WORKSPACE or "same_as:<row>"
 
     @property
     def command(self) -> list[str]:
@@ -234,9 +231,8 @@ def plan_track(
     workspace_params: Mapping[str, Any] | None = None,
     workspace_current: Callable[[], bool] | None = None,
 ) -> list[PlannedRow]:
-    """Decide per row: an experiment, the workspace's own results, the same params as an
-    earlier row, or skipped (a pending key not merged yet). Raises on a row that names a
-    key the composed params lack."""
+    """Decide per row: an experiment, the workspace's own results, or the same params as an
+    earlier row. Raises on a row that names a key the composed params lack."""
     track = table.track
     compose = compose or (lambda o: compose_params(o, REPO / CONF_DIR))
     chosen = [r for r in table.rows if rows is None or r.name in rows]
@@ -252,16 +248,10 @@ def plan_track(
         name = experiment_name(track, row.name, dataset)
         missing = missing_keys(overrides, base)
         if missing:
-            where = f"{ABLATIONS_FILE}: {track} row {row.name}"
-            waiting = [key for key in missing if key in row.pending]
-            if waiting != missing:
-                raise AblationError(
-                    f"{where}: -S {' -S '.join(overrides)} names no key of the composed "
-                    f"params: {', '.join(k for k in missing if k not in row.pending)}"
-                )
-            note = f"not run: needs {', '.join(missing)} (another branch adds it)"
-            planned.append(PlannedRow(track, row, name, overrides, "skipped", note))
-            continue
+            raise AblationError(
+                f"{ABLATIONS_FILE}: {track} row {row.name}: -S {' -S '.join(overrides)} names "
+                f"no key of the composed params: {', '.join(missing)}"
+            )
         params = compose(overrides)
         key = digest({"seed": params.get("seed"), **track_params(params, track)})
         if key in seen:
@@ -389,7 +379,7 @@ def run_tracks(
     """
     to_run = [p for plan in plans.values() for p in plan if p.source == "experiment"]
     if not to_run:
-        progress("nothing to run: every row is the workspace's, the same as another, or skipped")
+        progress("nothing to run: every row is the workspace's or the same as another")
         return {}, {}, None
     ours = {p.name for p in to_run}
     shown = show_experiments(queued=True)
@@ -423,8 +413,6 @@ def row_record(
         "source": planned.source,
         "paper": dict(planned.row.paper),
     }
-    if planned.source == "skipped":
-        return {**record, "status": "skipped", "note": planned.note}
     if planned.source.startswith("same_as:"):
         return {**record, "status": "not run", "note": f"params equal row {planned.source[8:]}"}
     if planned.source == WORKSPACE:
@@ -700,7 +688,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 what = {
                     "experiment": shlex.join(planned.command),
                     WORKSPACE: "the workspace's results (current, same params)",
-                    "skipped": planned.note,
                 }.get(planned.source, planned.source.replace("_", " ").replace(":", " "))
                 progress(f"{track} {planned.row.name}: {what}")
         if args.dry_run:
