@@ -293,7 +293,7 @@ def dclnet_step(settings, world, device, ids: int, autocast) -> tuple[Step, int]
     per_id = st.sampler.images_per_id
     n = ids * per_id
     model = build_model(st, seed=0, num_classes=max(ids, 2), pretrained=False, device=device)
-    objective = DclnetObjective(st.loss, st.srm, st.model.parts)
+    objective = DclnetObjective.from_settings(st)
     optimizer = build_optimizer(
         model, st.train.lr, st.train.backbone_lr_mult, st.train.weight_decay
     )
