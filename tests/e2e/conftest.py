@@ -69,7 +69,8 @@ def shrink_params(params: dict) -> dict:
     # The option names the full world's val ids; hold out 2 drawn ones instead.
     dcl["validation"].update({"ids": 2, "pids": [], "every": 0})
     dicl = params["dicl"]
-    dicl["train"].update({"epochs": 1, "scales": [[160, 120]]})
+    # memory_size: the shrunk world's own box count (the option names the full world's 1036).
+    dicl["train"].update({"epochs": 1, "scales": [[160, 120]], "memory_size": 48})
     # The full world's 20 held-out ids would empty training.
     dicl["validation"].update({"ids": 3, "every_epochs": 1})
     # An untrained detector keeps its 100 best boxes per image and the crop branch encodes
