@@ -71,23 +71,11 @@ def k_reciprocal_encoding_torch(
     """
     import torch
 
+    from pipeline.clustering.jaccard import checked_knn_lists
     from pipeline.clustering.neighbours import as_feature_matrix, default_device
 
-    knn_idx = np.asarray(knn_idx, dtype=np.int64)
-    knn_dist = np.asarray(knn_dist, dtype=np.float64)
-    if knn_idx.ndim != 2 or knn_idx.shape != knn_dist.shape:
-        raise ValueError(
-            f"knn_idx {knn_idx.shape} and knn_dist {knn_dist.shape}: need equal (N, K) shapes"
-        )
+    knn_idx, knn_dist = checked_knn_lists(knn_idx, knn_dist, k1, k2)
     n, width = knn_idx.shape
-    if k1 < 1 or k1 + 1 > width:
-        raise ValueError(f"k1={k1}: needs 1 <= k1 and k1 + 1 <= K={width} ranked entries")
-    if k2 < 1 or k2 > width:
-        raise ValueError(f"k2={k2}: needs 1 <= k2 <= K={width}")
-    if not np.array_equal(knn_idx[:, 0], np.arange(n)):
-        raise ValueError("knn_idx: column 0 must hold each sample itself (self first)")
-    if knn_idx.min() < 0 or knn_idx.max() >= n:
-        raise ValueError(f"knn_idx: entries must lie in [0, {n})")
     device = default_device() if device is None else torch.device(device)
     k1_half = int(np.around(k1 / 2.0))  # numpy's half-to-even, as the CPU path
 
