@@ -36,6 +36,7 @@ from pipeline.clustering.neighbours import (
     KnnRoute,
     as_feature_matrix,
     check_list_length,
+    checked_knn_lists,
     knn,
     knn_from_distmat,
     l2_normalize,
@@ -119,30 +120,6 @@ def _pair_distances(
                 "lists; pass features= or distmat= to measure them"
             )
     return out
-
-
-def checked_knn_lists(
-    knn_idx: np.ndarray, knn_dist: np.ndarray, k1: int, k2: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """``knn_idx`` as int64 and ``knn_dist`` as float64, after the checks every encoding
-    (this module's and ``torch_encoding``'s) needs: equal (N, K) shapes, K >= k1 + 1 and
-    >= k2, self first, indices in range."""
-    knn_idx = np.asarray(knn_idx, dtype=np.int64)
-    knn_dist = np.asarray(knn_dist, dtype=np.float64)
-    if knn_idx.ndim != 2 or knn_idx.shape != knn_dist.shape:
-        raise ValueError(
-            f"knn_idx {knn_idx.shape} and knn_dist {knn_dist.shape}: need equal (N, K) shapes"
-        )
-    n, width = knn_idx.shape
-    if k1 < 1 or k1 + 1 > width:
-        raise ValueError(f"k1={k1}: needs 1 <= k1 and k1 + 1 <= K={width} ranked entries")
-    if k2 < 1 or k2 > width:
-        raise ValueError(f"k2={k2}: needs 1 <= k2 <= K={width}")
-    if not np.array_equal(knn_idx[:, 0], np.arange(n)):
-        raise ValueError("knn_idx: column 0 must hold each sample itself (self first)")
-    if knn_idx.min() < 0 or knn_idx.max() >= n:
-        raise ValueError(f"knn_idx: entries must lie in [0, {n})")
-    return knn_idx, knn_dist
 
 
 def k_reciprocal_encoding(

@@ -71,8 +71,11 @@ def k_reciprocal_encoding_torch(
     """
     import torch
 
-    from pipeline.clustering.jaccard import checked_knn_lists
-    from pipeline.clustering.neighbours import as_feature_matrix, default_device
+    from pipeline.clustering.neighbours import (
+        as_feature_matrix,
+        checked_knn_lists,
+        default_device,
+    )
 
     knn_idx, knn_dist = checked_knn_lists(knn_idx, knn_dist, k1, k2)
     n, width = knn_idx.shape
