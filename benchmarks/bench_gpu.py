@@ -16,7 +16,17 @@ track's objective on the device. It reports, per profile:
 - ``nondeterministic_ops``: the distinct warnings of
   ``torch.use_deterministic_algorithms(True, warn_only=True)``, i.e. the ops the
   stages (``runtime.deterministic: true``) would stop on, or run without a
-  deterministic kernel.
+  deterministic kernel;
+- DICL only, ``inference``: the memory initialisation's path before the first step
+  (``MemoryInitHook``: the test mapper reading and resizing each scene, then
+  ``inference.embed_boxes`` in batches of ``test.batch_images``) and the gallery's
+  (``inference.detect``), timed apart: images/s of each and the seconds the mapper
+  alone takes, so a host-side stall shows as mapper time or as embed time with the
+  device idle.
+
+``--torch-profile`` adds, per profile, torch.profiler's table of a few steps after the
+timed ones (self device time first on a GPU, self CPU time on the CPU), written beside
+the JSON as ``<out stem>_<profile>_profile.txt``, its top rows also in the JSON.
 
 The batches' labels (and DICL's boxes) are drawn at random: the figures are costs,
 not accuracies. ``--tiny`` swaps in each track's synthetic option's thin network,
@@ -25,7 +35,8 @@ small images and a small batch, so the harness runs end to end on a laptop CPU.
 Usage (repository root)::
 
     python benchmarks/bench_gpu.py --device cuda [--profiles dicl_cuhk_sysu,scl_market1501]
-        [--steps 20] [--precision fp32|bf16] [--out benchmarks/results/bench_gpu.json]
+        [--steps 20] [--precision fp32|bf16] [--torch-profile]
+        [--out benchmarks/results/bench_gpu.json]
     nice -n 10 python benchmarks/bench_gpu.py --device cpu --tiny
 """
 
@@ -103,6 +114,9 @@ TINY_OPTION = {
 }
 TINY_SHRINK = 4
 TINY_BATCH = 2
+# --torch-profile: steps profiled, rows of the table kept in the JSON (per step).
+PROFILE_STEPS = 3
+PROFILE_ROWS = 12
 # A small world: few identities, few images (a batch is drawn from it, with repeats).
 WORLD = {
     "cuhk_sysu": {
@@ -365,6 +379,120 @@ def dicl_step(settings, world, device, batch: int, autocast) -> tuple[Step, int]
 
 
 STEPS = {"scl": scl_step, "dclnet": dclnet_step, "dicl": dicl_step}
+# DICL's inference costs: scenes embedded and detected, boxes per scene.
+INFERENCE_SCENES = 8
+INFERENCE_BOXES = 4
+
+
+class _TimedMapper:
+    """A mapper that adds up the seconds it spends (reading, resizing: host work)."""
+
+    def __init__(self, mapper) -> None:
+        self.mapper = mapper
+        self.seconds = 0.0
+
+    def __call__(self, record: dict) -> dict:
+        start = time.perf_counter()
+        try:
+            return self.mapper(record)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+
+def dicl_inference(settings, world, device, folder: Path, scenes: int) -> dict:
+    """Memory initialisation and gallery detection as the stages run them, timed.
+
+    ``scenes`` of the world's frames are written as JPEG files, each with
+    ``INFERENCE_BOXES`` boxes to embed; a random-weight model of the option embeds them
+    through the test mapper in batches of ``test.batch_images`` (``MemoryInitHook``'s
+    path), then detects people in them (``evaluate``'s gallery path). Both run in fp32
+    whatever ``--precision`` says, as in the stages (``runtime.precision`` covers the
+    training forward pass). A first pass over one scene settles the device (kernels,
+    allocator) and is not counted.
+    """
+    from pipeline.models.dicl.config import build_cfg
+    from pipeline.models.dicl.data import build_test_mapper
+    from pipeline.models.dicl.entry import build_model
+    from pipeline.models.dicl.inference import detect, embed_boxes
+
+    model = build_model(settings, seed=0, num_classes=1, pretrained=False, device=device)
+    model.to(device)
+    cfg = build_cfg(settings, iters_per_epoch=1, memory_size=1, device=device.type)
+    out = folder / "dicl_scenes"
+    out.mkdir(parents=True, exist_ok=True)
+    gen = np.random.default_rng(0)
+    records = []
+    for i in range(scenes):
+        image = world["visible"][i % len(world["visible"])]
+        h, w = image.shape[:2]
+        path = out / f"{i:04d}.jpg"
+        Image.fromarray(image).save(path, quality=95)
+        x1 = gen.uniform(0, 0.8 * w, INFERENCE_BOXES)
+        y1 = gen.uniform(0, 0.5 * h, INFERENCE_BOXES)
+        boxes = np.stack([x1, y1, x1 + 0.08 * w, y1 + 0.4 * h], axis=1)
+        records.append(
+            {
+                "file_name": str(path),
+                "height": h,
+                "width": w,
+                "image_id": f"{i:04d}",
+                "query_boxes": boxes.tolist(),
+            }
+        )
+    batch = settings.test.batch_images
+    mapper = _TimedMapper(build_test_mapper(cfg))
+    embed_boxes(model, records[:1], mapper, batch_images=batch, desc="warm-up")
+    detect(model, records[:1], mapper, desc="warm-up")
+    synchronize(device)
+    timings = {}
+    for name, run in (
+        ("memory_init", lambda: embed_boxes(model, records, mapper, batch_images=batch)),
+        ("detect", lambda: detect(model, records, mapper)),
+    ):
+        mapper.seconds = 0.0
+        start = time.perf_counter()
+        run()
+        synchronize(device)
+        seconds = time.perf_counter() - start
+        timings[name] = {
+            "images_per_s": round(scenes / seconds, 3),
+            "seconds": round(seconds, 3),
+            "mapper_seconds": round(mapper.seconds, 3),
+        }
+    return {
+        "scenes": scenes,
+        "boxes_per_scene": INFERENCE_BOXES,
+        "batch_images": batch,
+        "test_scale": list(settings.test.scale),
+        **timings,
+    }
+
+
+def profiler_table(step: Step, device: torch.device, steps: int) -> tuple[str, list[dict]]:
+    """torch.profiler over ``steps`` more steps: the text table and its top rows."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU]
+    if device.type == "cuda":
+        activities.append(ProfilerActivity.CUDA)
+    with profile(activities=activities) as prof:
+        for _ in range(steps):
+            step()
+        synchronize(device)
+    averages = prof.key_averages()
+    key = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    table = averages.table(sort_by=key, row_limit=30)
+    rows = sorted(averages, key=lambda e: getattr(e, key), reverse=True)[:PROFILE_ROWS]
+    top = [
+        {
+            "op": e.key,
+            "calls_per_step": round(e.count / steps, 1),
+            "self_cpu_ms": round(e.self_cpu_time_total / 1000 / steps, 3),
+            "self_device_ms": round(getattr(e, "self_device_time_total", 0) / 1000 / steps, 3),
+        }
+        for e in rows
+    ]
+    return table, top
 
 
 def batch_size(track: str, settings, tiny: bool) -> int:
@@ -408,9 +536,18 @@ def autocast_for(device: torch.device, precision: str):
 
 
 def bench_profile(
-    profile: Profile, device: torch.device, steps: int, tiny: bool, precision: str, folder: Path
+    profile: Profile,
+    device: torch.device,
+    steps: int,
+    tiny: bool,
+    precision: str,
+    folder: Path,
+    torch_profile: Path | None = None,
 ) -> dict:
-    """Render, build, train ``steps`` steps; the profile's figures (see the module doc)."""
+    """Render, build, train ``steps`` steps; the profile's figures (see the module doc).
+
+    ``torch_profile``: where to write the profiler table of a few more steps (None: none).
+    """
     option = TINY_OPTION[profile.name] if tiny else profile.option
     settings = load_track_settings(profile.track, option)
     world = render_world(profile, TINY_SHRINK if tiny else 1, folder)
@@ -444,6 +581,15 @@ def bench_profile(
     memory, memory_kind = peak_memory(device)
     # None (JSON null) when no step ran after the warm-up ones (--steps 1 or 2).
     it_per_s = timed / seconds if timed > 0 and seconds > 0 else None
+    extra: dict = {}
+    if torch_profile is not None:
+        table, top = profiler_table(step, device, PROFILE_STEPS)
+        torch_profile.parent.mkdir(parents=True, exist_ok=True)
+        torch_profile.write_text(table + "\n", encoding="utf-8")
+        extra["profile"] = {"table": torch_profile.name, "steps": PROFILE_STEPS, "top": top}
+    if profile.track == "dicl":
+        scenes = TINY_BATCH if tiny else INFERENCE_SCENES
+        extra["inference"] = dicl_inference(settings, world, device, folder, scenes)
     return {
         "profile": profile.name,
         "track": profile.track,
@@ -459,6 +605,7 @@ def bench_profile(
         "losses_finite": bool(all(math.isfinite(float(x)) for x in losses)),
         "last_loss": float(losses[-1]) if math.isfinite(float(losses[-1])) else None,
         "nondeterministic_ops": nondeterministic,
+        **extra,
     }
 
 
@@ -474,6 +621,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=None, help="default 20 (--tiny: 3)")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default conf's)")
+    parser.add_argument(
+        "--torch-profile",
+        action="store_true",
+        help=f"torch.profiler table of {PROFILE_STEPS} more steps per profile, beside --out",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     args.profiles = [p.strip() for p in args.profiles.split(",") if p.strip()]
@@ -511,8 +663,15 @@ def main(argv: list[str] | None = None) -> dict:
     }
     with tempfile.TemporaryDirectory(prefix="bench-gpu-") as folder:
         for name in args.profiles:
+            table = args.out.with_name(f"{args.out.stem}_{name}_profile.txt")
             row = bench_profile(
-                PROFILES[name], device, args.steps, args.tiny, args.precision, Path(folder)
+                PROFILES[name],
+                device,
+                args.steps,
+                args.tiny,
+                args.precision,
+                Path(folder),
+                torch_profile=table if args.torch_profile else None,
             )
             report["profiles"].append(row)
             rate = row["it_per_s"] or float("nan")
@@ -525,6 +684,16 @@ def main(argv: list[str] | None = None) -> dict:
             )
             for op in row["nondeterministic_ops"]:
                 print(f"    {op}")
+            if "inference" in row:
+                inf = row["inference"]
+                for part in ("memory_init", "detect"):
+                    print(
+                        f"    {part:<12} {inf[part]['images_per_s']:8.3f} img/s  "
+                        f"({inf[part]['mapper_seconds']:.2f} of {inf[part]['seconds']:.2f} s "
+                        f"in the mapper)"
+                    )
+            if "profile" in row:
+                print(f"    profiler table: {table}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")

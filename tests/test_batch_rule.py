@@ -100,16 +100,21 @@ def tiny_data(tmp_path_factory):
     return scl_index, root / "vi"
 
 
-def _ranks(out) -> list[dict]:
-    return [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
+def _rank_reports(tiny_data, out, rule: str, scaling: str, *launcher) -> list[dict]:
+    """Run the worker as 2 ranks (torchrun, or ``--launch 2``); each rank's report."""
+    scl_index, vi_root = tiny_data
+    extra = {} if launcher else {"ranks": 2}
+    run_worker(
+        "tests.batch_rule_worker", out, scl_index, vi_root, rule, scaling, *launcher, **extra
+    )
+    reports = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [(r["rank"], r["world_size"]) for r in reports] == [(0, 2), (1, 2)]
+    return reports
 
 
 @pytest.mark.slow
 def test_torchrun_ranks_take_the_total_rules_share(tiny_data, tmp_path):
-    scl_index, vi_root = tiny_data
-    run_worker("tests.batch_rule_worker", tmp_path, scl_index, vi_root, "total", "none", ranks=2)
-    for rank, report in enumerate(_ranks(tmp_path)):
-        assert (report["rank"], report["world_size"]) == (rank, 2)
+    for report in _rank_reports(tiny_data, tmp_path, "total", "none"):
         # DICL's paper batch of 4 images: 2 per process, the paper's lr and warm-up, and
         # as many iterations per epoch as one process taking 4 (800 images / 4).
         assert report["dicl"] == {
@@ -128,13 +133,7 @@ def test_torchrun_ranks_take_the_total_rules_share(tiny_data, tmp_path):
 
 @pytest.mark.slow
 def test_detectron2_launch_ranks_take_the_per_process_rule_and_linear_lr(tiny_data, tmp_path):
-    scl_index, vi_root = tiny_data
-    run_worker(
-        "tests.batch_rule_worker",
-        *(tmp_path, scl_index, vi_root, "per_process", "linear", "--launch", 2),
-    )
-    for rank, report in enumerate(_ranks(tmp_path)):
-        assert (report["rank"], report["world_size"]) == (rank, 2)
+    for report in _rank_reports(tiny_data, tmp_path, "per_process", "linear", "--launch", 2):
         # Every process takes the whole batch: a step holds twice the paper's, the lr is
         # doubled and the warm-up spans the same images in half the iterations.
         assert report["dicl"] == {

@@ -7,10 +7,12 @@ import importlib.util
 import json
 import subprocess
 import sys
+import tomllib
 import types
 from pathlib import Path
 
 import pytest
+from packaging.specifiers import SpecifierSet
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -117,6 +119,12 @@ def test_download_asks_for_cp312_manylinux_wheels_only(builder, tmp_path):
     platforms = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--platform"]
     assert "manylinux2014_x86_64" in platforms and all(p.endswith("x86_64") for p in platforms)
     assert cmd[cmd.index("--abi") + 1] == "cp312"
+
+
+def test_the_project_admits_the_wheelhouses_python(builder):
+    # `pip install -e .` on the node refuses a requires-python that leaves 3.12 out.
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert builder.PYTHON_VERSION in SpecifierSet(project["requires-python"])
 
 
 def test_build_writes_pins_manifest_and_falls_back_per_pin(builder, lock, tmp_path, fake_d2):

@@ -37,6 +37,7 @@ from pipeline.clustering.neighbours import (
     as_feature_matrix,
     check_list_length,
     checked_knn_lists,
+    concrete_route,
     knn,
     knn_from_distmat,
     l2_normalize,
@@ -301,12 +302,13 @@ def compute_jaccard_distance(
         k2: query-expansion size.
         use_faiss: kNN search with faiss (else chunked numpy).
         chunk_size: query rows per kNN block on the numpy path.
-        knn_route: "exact", "torch", "int8" or "ivf" neighbour search (``neighbours.knn``).
+        knn_route: "auto", "exact", "torch", "int8" or "ivf" neighbour search (``neighbours.knn``).
         knn_device: the "torch" route's device (None: the first GPU, else the CPU).
 
     Returns:
         (N, N) float32, symmetric, zero diagonal (up to float rounding).
     """
+    knn_route = concrete_route(knn_route, knn_device)
     v = _encode(features, k1, k2, use_faiss, chunk_size, knn_route, knn_device)
     return jaccard_distance(v)
 
@@ -334,7 +336,7 @@ def compute_sparse_jaccard_distance(
         max_distance: largest distance kept (e.g. the largest DBSCAN eps).
         use_faiss: kNN search with faiss (else chunked numpy).
         chunk_size: query rows per kNN block on the numpy path.
-        knn_route: "exact", "torch", "int8" or "ivf" neighbour search (``neighbours.knn``);
+        knn_route: "auto", "exact", "torch", "int8" or "ivf" neighbour search (``neighbours.knn``);
             "torch" also encodes V (``torch_encoding``) and computes the Jaccard
             distances of that V (the same bits as the CPU's of that V) with torch.
         knn_device: the "torch" route's device (None: the first GPU, else the CPU).
@@ -343,6 +345,7 @@ def compute_sparse_jaccard_distance(
         (N, N) CSR float32 with sorted indices.
     """
     check_max_distance(max_distance)
+    knn_route = concrete_route(knn_route, knn_device)
     v = _encode(features, k1, k2, use_faiss, chunk_size, knn_route, knn_device)
     if knn_route == "torch":  # the CPU's matrix of this V, bit for bit, from torch
         return sparse_jaccard_distance_torch(v, max_distance, device=knn_device)

@@ -6,8 +6,9 @@ faiss (2 - 2cos on L2-normalised features). Both paths here work in blocks, so
 memory stays O(N k) plus one block, and both put each sample at rank 0 even
 when duplicates tie with it.
 
-Routes (``clustering.knn`` / ``pseudo_labels.knn``): "exact" (faiss IndexFlatL2,
-the default, N^2 d work), "torch" (the same N^2 d search as blocked torch matmuls
+Routes (``clustering.knn`` / ``pseudo_labels.knn``): "auto" ("torch" when the search's
+device is a GPU, else "exact": the conf default), "exact" (faiss IndexFlatL2,
+N^2 d work), "torch" (the same N^2 d search as blocked torch matmuls
 on the stage's device, a GPU where there is one: see ``_torch_knn``), "int8" (the same lists, up to near-ties, from an int8
 search re-ranked in float32: see ``_int8_knn``) and "ivf" (faiss IndexIVFFlat:
 k-means cells of about sqrt(N) samples, each query scans its nearest ``IVF_PROBES``
@@ -34,7 +35,7 @@ from pipeline.progress import progress
 
 log = logging.getLogger(__name__)
 
-KnnRoute = Literal["exact", "int8", "ivf", "torch"]
+KnnRoute = Literal["auto", "exact", "int8", "ivf", "torch"]
 KNN_ROUTES: tuple[str, ...] = get_args(KnnRoute)
 
 # Query rows per faiss call (for progress), at least. faiss searches with BLAS when a
@@ -320,6 +321,20 @@ def default_device():
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def concrete_route(route: str, device=None) -> str:
+    """``route`` itself, or for "auto" the route that ``device`` runs best: "torch" on a
+    GPU (the same lists as "exact", ties by index), else "exact" (faiss on the CPU).
+    ``device`` None is the "torch" route's default (:func:`default_device`)."""
+    if route not in KNN_ROUTES:
+        raise ValueError(f"knn={route!r}: must be one of {', '.join(KNN_ROUTES)}")
+    if route != "auto":
+        return route
+    import torch
+
+    chosen = default_device() if device is None else torch.device(device)
+    return "torch" if chosen.type == "cuda" else "exact"
+
+
 def _torch_knn(x: np.ndarray, k: int, device, show: bool) -> tuple[np.ndarray, np.ndarray]:
     """k smallest squared distances per row, ordered by (distance, column), via torch.
 
@@ -398,7 +413,8 @@ def knn(
         chunk_size: query rows per block on the numpy path.
         use_faiss: search with faiss-cpu; False uses chunked numpy (ties ordered
             by index; exact route only).
-        route: "exact", "torch" (the numpy path's lists, ties by index, on ``device``),
+        route: "auto" (see :func:`concrete_route`), "exact", "torch" (the numpy path's
+            lists, ties by index, on ``device``),
             "int8" (the exact lists but for rare near-ties) or "ivf" (approximate;
             see the module docstring).
         show_progress: a progress bar on stderr when the search takes a while.
@@ -409,8 +425,7 @@ def knn(
         idx (N, k) int64 with idx[i, 0] == i, and dist (N, k) float32 ascending
         with dist[i, 0] == 0.
     """
-    if route not in KNN_ROUTES:
-        raise ValueError(f"knn={route!r}: must be one of {', '.join(KNN_ROUTES)}")
+    route = concrete_route(route, device)
     x = as_feature_matrix(features)
     n = x.shape[0]
     check_list_length(k, n)

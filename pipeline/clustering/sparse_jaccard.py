@@ -80,6 +80,21 @@ def _heavy_part(v: sp.csr_matrix, mass: np.ndarray, limit: np.ndarray):
     return heavy, light_mass
 
 
+def _mirrored_csr(
+    parts_r: list[np.ndarray], parts_c: list[np.ndarray], parts_d: list[np.ndarray], n: int
+) -> sp.csr_matrix:
+    """The (n, n) symmetric CSR of upper-triangle pairs ``r <= c``: each off-diagonal
+    pair is written at (r, c) and (c, r), the diagonal once; indices sorted."""
+    r, c, d = (np.concatenate(p) for p in (parts_r, parts_c, parts_d))
+    off = r != c
+    out = sp.csr_matrix(
+        (np.concatenate([d, d[off]]), (np.concatenate([r, c[off]]), np.concatenate([c, r[off]]))),
+        shape=(n, n),
+    )
+    out.sort_indices()
+    return out
+
+
 def exact_pair_distances(
     v: sp.csr_matrix, mass: np.ndarray, rows: np.ndarray, cols: np.ndarray
 ) -> np.ndarray:
@@ -150,14 +165,7 @@ def sparse_jaccard_distance(
         parts_r.append(r[near])
         parts_c.append(c[near])
         parts_d.append(d[near])
-    r, c, d = (np.concatenate(p) for p in (parts_r, parts_c, parts_d))
-    off = r != c
-    out = sp.csr_matrix(
-        (np.concatenate([d, d[off]]), (np.concatenate([r, c[off]]), np.concatenate([c, r[off]]))),
-        shape=(n, n),
-    )
-    out.sort_indices()
-    return out
+    return _mirrored_csr(parts_r, parts_c, parts_d, n)
 
 
 # torch version: (row, holder) pairs expanded per row block, each costing about 48 bytes
@@ -241,11 +249,4 @@ def sparse_jaccard_distance_torch(
             parts_r.append(r[near].cpu().numpy())
             parts_c.append(c[near].cpu().numpy())
             parts_d.append(dist[near].cpu().numpy())
-    r, c, d = (np.concatenate(p) for p in (parts_r, parts_c, parts_d))
-    off = r != c
-    out = sp.csr_matrix(
-        (np.concatenate([d, d[off]]), (np.concatenate([r, c[off]]), np.concatenate([c, r[off]]))),
-        shape=(n, n),
-    )
-    out.sort_indices()
-    return out
+    return _mirrored_csr(parts_r, parts_c, parts_d, n)

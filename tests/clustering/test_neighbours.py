@@ -11,6 +11,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 import pytest
+import torch
 from sklearn.metrics import adjusted_rand_score
 
 from pipeline.clustering import neighbours
@@ -144,12 +145,26 @@ def test_settings_offer_the_library_routes(settings):
     assert typing.get_args(settings.model_fields["knn"].annotation) == KNN_ROUTES
 
 
-def test_every_dataset_option_keeps_the_exact_route():
-    # The default lists are the exact ones; int8 and ivf are opt-in (-S ...knn=int8).
+def test_every_dataset_option_searches_exactly_on_its_device():
+    # The default lists are the exact ones (faiss on a CPU, torch on a GPU); int8 and ivf
+    # are opt-in (-S ...knn=int8).
     for track, section in (("scl", "clustering"), ("dicl", "pseudo_labels")):
         for option in sorted(p.stem for p in (CONF / track / "dataset").glob("*.yaml")):
             params = real_params(f"{track}/dataset={option}")
-            assert params[track][section]["knn"] == "exact", (track, option)
+            assert params[track][section]["knn"] == "auto", (track, option)
+
+
+def test_auto_route_is_torch_on_a_gpu_and_exact_elsewhere():
+    assert neighbours.concrete_route("auto", "cpu") == "exact"
+    assert neighbours.concrete_route("auto", torch.device("cuda", 1)) == "torch"
+    assert neighbours.concrete_route("auto", "cuda") == "torch"
+    assert neighbours.concrete_route("ivf", "cuda") == "ivf"  # an explicit route stays
+    with pytest.raises(ValueError, match="knn='flat': must be one of auto, exact"):
+        neighbours.concrete_route("flat", "cpu")
+    # auto on the CPU gives exact's lists.
+    x = neighbours.l2_normalize(blobs(60, 4, 8, 0.6, 3))
+    auto, exact = neighbours.knn(x, 7, route="auto", device="cpu"), neighbours.knn(x, 7)
+    np.testing.assert_array_equal(auto[0], exact[0])
 
 
 def test_int8_lists_hold_under_the_stages_pinned_kernels():

@@ -1,21 +1,15 @@
-"""The DCLNet track's contract: ``build_model``, ``train_model``, ``evaluate_model`` (docs/design.md,
-"Tracks").
-
-Every track package (``pipeline.models.dicl``, ``.scl``, ``.dclnet``) exposes these
-three functions with the same signatures; the stage scripts call nothing else of a
-track. Only ``train_model`` imports the track's training modules, inside the function:
-``build_model`` and ``evaluate_model`` never need them (tests/test_imports.py).
-``train_model`` and ``evaluate_model`` expect ``pipeline.runtime.setup`` to have run.
+"""The DCLNet track's side of the contract in :mod:`pipeline.models.contract`:
+``build_model``, ``train_model``, ``evaluate_model``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.io import write_json
+from pipeline.models.contract import EpochCallback
 from pipeline.models.dclnet.evaluation import evaluate_dclnet
 from pipeline.models.dclnet.network import build_dclnet
 from pipeline.models.dclnet.settings import DclnetSettings, model_kwargs
@@ -25,8 +19,6 @@ if TYPE_CHECKING:
     import torch
 
     from pipeline.runtime import Runtime
-
-EpochCallback = Callable[[int, dict[str, float]], None]
 
 
 def build_model(

@@ -219,6 +219,14 @@ class PersonSearchMapper:
         return out
 
 
+def build_test_mapper(cfg) -> PersonSearchMapper:
+    """Test-time input (evaluation, queries, memory initialisation): the single test
+    scale, no flip, no targets."""
+    return PersonSearchMapper(
+        [cfg.INPUT.DICL_TEST_SCALE], flip=False, image_format=cfg.INPUT.FORMAT, with_targets=False
+    )
+
+
 def iters_per_epoch(num_images: int, ims_per_batch: int, world_size: int) -> int:
     """Iterations that show every image once (the last batches wrap around)."""
     return max(1, math.ceil(num_images / (ims_per_batch * world_size)))

@@ -1,22 +1,17 @@
-"""The DICL track's contract: ``build_model``, ``train_model``, ``evaluate_model`` (docs/design.md, "Tracks").
-
-Every track package (``pipeline.models.dicl``, ``.scl``, ``.dclnet``) exposes these
-three functions with the same signatures; the stage scripts call nothing else of a
-track. Only ``train_model`` imports the track's training modules, inside the function:
-``build_model`` and ``evaluate_model`` never need them (tests/test_imports.py).
-``train_model`` and ``evaluate_model`` expect ``pipeline.runtime.setup`` to have run.
+"""The DICL track's side of the contract in :mod:`pipeline.models.contract`:
+``build_model``, ``train_model``, ``evaluate_model``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 
 from pipeline.checkpoint import load_weights
+from pipeline.models.contract import EpochCallback
 from pipeline.models.dicl.config import build_cfg
 from pipeline.models.dicl.evaluate import evaluate_person_search
 from pipeline.models.dicl.model import build_dicl_model
@@ -25,8 +20,6 @@ from pipeline.models.dicl.outputs import write_eval_outputs
 if TYPE_CHECKING:
     from pipeline.models.dicl.settings import DiclSettings
     from pipeline.runtime import Runtime
-
-EpochCallback = Callable[[int, dict[str, float]], None]
 
 
 def build_model(

@@ -38,7 +38,7 @@ from pipeline.evaluation import (
     scene_annotations,
 )
 from pipeline.evaluation.detection import Detections, box_iou, xywh_to_xyxy
-from pipeline.models.dicl.data import PersonSearchMapper
+from pipeline.models.dicl.data import build_test_mapper
 from pipeline.models.dicl.inference import annotation_boxes_xyxy, detect, embed_boxes
 
 CMC_RANKS = tuple(range(1, 21))
@@ -75,6 +75,15 @@ def _search_metrics(result: dict[str, Any], prefix: str = "") -> dict[str, float
     return out
 
 
+def _box_features(
+    model: torch.nn.Module, cfg: CfgNode, records: list[dict], mapper, desc: str
+) -> np.ndarray:
+    """(sum of boxes, D) features of each record's ``query_boxes``, in record order."""
+    return np.concatenate(
+        embed_boxes(model, records, mapper, batch_images=cfg.TEST.DICL_BATCH_IMAGES, desc=desc)
+    )
+
+
 @torch.no_grad()
 def evaluate_person_search(
     model: torch.nn.Module,
@@ -107,9 +116,7 @@ def evaluate_person_search(
     with (processed_dir / "protocol.json").open(encoding="utf-8") as fh:
         protocol = json.load(fh)
     thresh = cfg.TEST.DICL_SEARCH_SCORE_THRESH
-    mapper = PersonSearchMapper(
-        [cfg.INPUT.DICL_TEST_SCALE], flip=False, image_format=cfg.INPUT.FORMAT, with_targets=False
-    )
+    mapper = build_test_mapper(cfg)
 
     detections = detect(model, test_dicts, mapper, desc="gallery")
     by_id = {d["image_id"]: d for d in test_dicts}
@@ -123,15 +130,7 @@ def evaluate_person_search(
     if layout == "prw":
         query_feats = best_overlap_query_features(query_records, detections)
     else:
-        query_feats = np.concatenate(
-            embed_boxes(
-                model,
-                query_records,
-                mapper,
-                batch_images=cfg.TEST.DICL_BATCH_IMAGES,
-                desc="queries",
-            )
-        )
+        query_feats = _box_features(model, cfg, query_records, mapper, desc="queries")
 
     ground_truth = {d["image_id"]: annotation_boxes_xyxy(d) for d in test_dicts}
     det = evaluate_detection(ground_truth, detections, score_thresh=thresh, return_scores=True)
@@ -262,20 +261,10 @@ def evaluate_validation(
     searched in the gallery of all other held-out scenes.
     """
     thresh = cfg.TEST.DICL_SEARCH_SCORE_THRESH
-    mapper = PersonSearchMapper(
-        [cfg.INPUT.DICL_TEST_SCALE], flip=False, image_format=cfg.INPUT.FORMAT, with_targets=False
-    )
+    mapper = build_test_mapper(cfg)
     detections = detect(model, records, mapper, desc="validation")
     query_records, queries = validation_queries(records, ids)
-    query_feats = np.concatenate(
-        embed_boxes(
-            model,
-            query_records,
-            mapper,
-            batch_images=cfg.TEST.DICL_BATCH_IMAGES,
-            desc="val queries",
-        )
-    )
+    query_feats = _box_features(model, cfg, query_records, mapper, desc="val queries")
     ground_truth = {r["image_id"]: annotation_boxes_xyxy(r) for r in records}
     det = evaluate_detection(ground_truth, detections, score_thresh=thresh)
     search = evaluate_search(query_feats, queries, detections, score_thresh=thresh)

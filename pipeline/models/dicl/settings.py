@@ -127,7 +127,7 @@ class LossSettings(Settings):
 
 class PseudoLabelSettings(Settings):
     # Neighbour search: pipeline.clustering.neighbours.KNN_ROUTES.
-    knn: Literal["exact", "int8", "ivf", "torch"]
+    knn: Literal["auto", "exact", "int8", "ivf", "torch"]
     k1: int = Field(ge=1)
     k2: int = Field(ge=1)
     eps: Triple

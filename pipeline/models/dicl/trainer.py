@@ -31,7 +31,7 @@ from pipeline.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from pipeline.models.dicl.data import PersonSearchMapper, TrainingSet
+from pipeline.models.dicl.data import PersonSearchMapper, TrainingSet, build_test_mapper
 from pipeline.models.dicl.hooks import (
     EpochDataHook,
     EpochEndHook,
@@ -200,12 +200,9 @@ def train_dicl(
         image_format=cfg.INPUT.FORMAT,
         with_targets=True,
     )
-    test_mapper = PersonSearchMapper(
-        [cfg.INPUT.DICL_TEST_SCALE], flip=False, image_format=cfg.INPUT.FORMAT, with_targets=False
-    )
     trainer.register_hooks(
         [
-            MemoryInitHook(training_set, test_mapper, cfg.TEST.DICL_BATCH_IMAGES),
+            MemoryInitHook(training_set, build_test_mapper(cfg), cfg.TEST.DICL_BATCH_IMAGES),
             PseudoLabelHook(training_set, PseudoLabelConfig.from_cfg(cfg)),
             EpochDataHook(
                 training_set,

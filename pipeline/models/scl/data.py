@@ -25,24 +25,19 @@ from pipeline.data.transforms import build_test_transform, build_train_transform
 from pipeline.runtime import make_generator, seed_worker
 
 
-class ShuffledBatchSampler(Sampler[list[int]]):
-    """Shuffled fixed-size batches over a subset of dataset indices, one shard per rank.
+class _SlicedBatchSampler(Sampler[list[int]]):
+    """Global batches of ``batch_size * world_size`` drawn from ``(seed, epoch)``; each
+    rank yields its own slice of every one.
 
     Args:
-        indices: dataset indices to draw from (e.g. the non-outliers of a round).
+        indices: dataset indices to draw from.
         batch_size: images per rank and step.
-        seed: base seed; epoch e shuffles with ``seed * 100003 + e``.
-        rank, world_size: this process's shard.
+        seed: base seed; epoch e draws with ``seed * 100003 + e``.
+        rank, world_size: this process's slice.
     """
 
     def __init__(
-        self,
-        indices: Sequence[int],
-        batch_size: int,
-        *,
-        seed: int,
-        rank: int = 0,
-        world_size: int = 1,
+        self, indices: Sequence[int], batch_size: int, *, seed: int, rank: int, world_size: int
     ) -> None:
         self.indices = np.asarray(indices, dtype=np.int64)
         self.batch_size = batch_size
@@ -54,21 +49,49 @@ class ShuffledBatchSampler(Sampler[list[int]]):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    @property
+    def global_batch(self) -> int:
+        return self.batch_size * self.world_size
+
+    def _epoch_rng(self) -> np.random.Generator:
+        return np.random.default_rng(self.seed * 100003 + self.epoch)
+
+    def _rank_slice(self, batch: np.ndarray) -> list[int]:
+        """This rank's dataset indices of a global batch of positions into ``indices``."""
+        mine = batch[self.rank * self.batch_size : (self.rank + 1) * self.batch_size]
+        return self.indices[mine].tolist()
+
+
+class ShuffledBatchSampler(_SlicedBatchSampler):
+    """Shuffled fixed-size batches over a subset of dataset indices, one slice per rank.
+
+    Args:
+        indices: dataset indices to draw from (e.g. the non-outliers of a round).
+        batch_size, seed, rank, world_size: as :class:`_SlicedBatchSampler`.
+    """
+
+    def __init__(
+        self,
+        indices: Sequence[int],
+        batch_size: int,
+        *,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        super().__init__(indices, batch_size, seed=seed, rank=rank, world_size=world_size)
+
     def __len__(self) -> int:
-        return len(self.indices) // (self.batch_size * self.world_size)
+        return len(self.indices) // self.global_batch
 
     def __iter__(self) -> Iterator[list[int]]:
-        rng = np.random.default_rng(self.seed * 100003 + self.epoch)
-        order = self.indices[rng.permutation(len(self.indices))]
-        step = self.batch_size * self.world_size
+        order = self._epoch_rng().permutation(len(self.indices))
+        step = self.global_batch
         for start in range(0, len(self) * step, step):
-            shard = order[
-                start + self.rank * self.batch_size : start + (self.rank + 1) * self.batch_size
-            ]
-            yield shard.tolist()
+            yield self._rank_slice(order[start : start + step])
 
 
-class PseudoIdentitySampler(Sampler[list[int]]):
+class PseudoIdentitySampler(_SlicedBatchSampler):
     """Batches of ``batch_size / num_instances`` pseudo identities x ``num_instances`` images.
 
     Cluster Contrast's sampler (alibaba/cluster-contrast-reid,
@@ -91,7 +114,7 @@ class PseudoIdentitySampler(Sampler[list[int]]):
         batch_size: images per rank and step (a multiple of ``num_instances``).
         num_instances: images per pseudo identity in a batch.
         iters: steps per epoch (0: as many as one pass fills).
-        seed, rank, world_size: as :class:`ShuffledBatchSampler`.
+        seed, rank, world_size: as :class:`_SlicedBatchSampler`.
     """
 
     def __init__(
@@ -111,7 +134,7 @@ class PseudoIdentitySampler(Sampler[list[int]]):
             raise ValueError(
                 f"batch_size {batch_size} is not a multiple of num_instances {num_instances}"
             )
-        self.indices = np.asarray(indices, dtype=np.int64)
+        super().__init__(indices, batch_size, seed=seed, rank=rank, world_size=world_size)
         self.labels = np.asarray(labels, dtype=np.int64)
         self.cameras = np.asarray(cameras, dtype=np.int64)
         if not len(self.indices) == len(self.labels) == len(self.cameras):
@@ -119,16 +142,8 @@ class PseudoIdentitySampler(Sampler[list[int]]):
         if (self.labels < 0).any():
             raise ValueError("PseudoIdentitySampler: outliers (label -1) must be dropped first")
         self.members = [np.flatnonzero(self.labels == k) for k in np.unique(self.labels)]
-        self.batch_size = batch_size
         self.num_instances = num_instances
         self.iters = iters
-        self.seed = seed
-        self.rank = rank
-        self.world_size = world_size
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
 
     def _one_pass(self, rng: np.random.Generator) -> np.ndarray:
         """Positions (into ``indices``) of one visit of every cluster, K images each."""
@@ -150,7 +165,7 @@ class PseudoIdentitySampler(Sampler[list[int]]):
         return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int64)
 
     def _steps_per_pass(self) -> int:
-        return len(self.members) * self.num_instances // (self.batch_size * self.world_size)
+        return len(self.members) * self.num_instances // self.global_batch
 
     def __len__(self) -> int:
         return self.iters if self.iters > 0 else self._steps_per_pass()
@@ -159,17 +174,16 @@ class PseudoIdentitySampler(Sampler[list[int]]):
         if self._steps_per_pass() == 0:
             raise ValueError(
                 f"{len(self.members)} pseudo identities x {self.num_instances} images fill "
-                f"no batch of {self.batch_size * self.world_size}"
+                f"no batch of {self.global_batch}"
             )
-        rng = np.random.default_rng(self.seed * 100003 + self.epoch)
-        step = self.batch_size * self.world_size
+        rng = self._epoch_rng()
+        step = self.global_batch
         stream = np.zeros(0, dtype=np.int64)
         for _ in range(len(self)):
             if len(stream) < step:  # a new pass; the previous pass's tail is dropped
                 stream = self._one_pass(rng)
             batch, stream = stream[:step], stream[step:]
-            mine = batch[self.rank * self.batch_size : (self.rank + 1) * self.batch_size]
-            yield self.indices[mine].tolist()
+            yield self._rank_slice(batch)
 
 
 def _rows(index_csv: str | Path, splits: Sequence[str], pids_in, pids_out) -> list:

@@ -1,30 +1,24 @@
-"""The SCL track's contract: ``build_model``, ``train_model``, ``evaluate_model`` (docs/design.md, "Tracks").
+"""The SCL track's side of the contract in :mod:`pipeline.models.contract`:
+``build_model``, ``train_model``, ``evaluate_model``.
 
-Every track package (``pipeline.models.dicl``, ``.scl``, ``.dclnet``) exposes these
-three functions with the same signatures; the stage scripts call nothing else of a
-track. Only ``train_model`` imports the track's training modules, inside the function:
-``build_model`` and ``evaluate_model`` never need them (tests/test_imports.py).
-``train_model`` and ``evaluate_model`` expect ``pipeline.runtime.setup`` to have run. ImageNet
-weights named by ``scl.model.pretrained`` are cached in ``data/pretrained``.
+ImageNet weights named by ``scl.model.pretrained`` are cached in ``data/pretrained``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 
+from pipeline.models.contract import EpochCallback
 from pipeline.models.scl.evaluate import evaluate_scl
 from pipeline.models.scl.network import DEFAULT_PRETRAINED_CACHE, build_net_for, pretrained_path
 from pipeline.runtime import Runtime
 
 if TYPE_CHECKING:
     from pipeline.models.scl.settings import SCLSettings
-
-EpochCallback = Callable[[int, dict[str, float]], None]
 
 
 def build_model(

@@ -101,7 +101,7 @@ class LossSettings(Settings):
 class ClusteringSettings(Settings):
     method: Literal["dbscan", "hdbscan"]
     # Neighbour search: pipeline.clustering.neighbours.KNN_ROUTES.
-    knn: Literal["exact", "int8", "ivf", "torch"]
+    knn: Literal["auto", "exact", "int8", "ivf", "torch"]
     k1: int = Field(ge=1)
     k2: int = Field(ge=1)
     eps: float = Field(gt=0.0, le=1.0)
