@@ -27,9 +27,12 @@ from pathlib import Path
 CPU_ISA_VARIABLE = "PIPELINE_CPU_ISA"
 CPU_ISA_CHOICES = ("avx2", "native")
 
-# numpy 1.26's dispatch targets above AVX2 (NPY_DISABLE_CPU_FEATURES names them).
+# numpy's dispatch targets above AVX2 (NPY_DISABLE_CPU_FEATURES names them): numpy 1.26's,
+# then numpy 2's (a GPU node's numpy 2.5 dispatches X86_V3, X86_V4, AVX512_ICL, AVX512_SPR).
+# A name a numpy does not dispatch costs an ImportWarning only (silent by default).
 _NUMPY_AVX512_FEATURES = (
     "AVX512F AVX512CD AVX512_KNL AVX512_KNM AVX512_SKX AVX512_CLX AVX512_CNL AVX512_ICL"
+    " X86_V4 AVX512_SPR"
 )
 
 # Variable -> value asking that library for its AVX2 kernels.

@@ -94,7 +94,8 @@ def test_stage_processes_run_avx2_kernels():
     probe = (
         "import stages, torch\n"
         "from numpy._core._multiarray_umath import __cpu_features__ as f\n"
-        "print(torch.backends.cpu.get_cpu_capability(), f['AVX512F'], f['AVX2'])\n"
+        # numpy 2 names its AVX-512 dispatch level X86_V4 (AVX512F stays the CPU's flag)
+        "print(torch.backends.cpu.get_cpu_capability(), f.get('X86_V4', f['AVX512F']), f['AVX2'])\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", probe],
