@@ -340,7 +340,6 @@ def dicl_step(settings, world, device, batch: int, autocast) -> tuple[Step, int]
     st = settings
     slots = 1000
     model = build_model(st, seed=0, num_classes=slots, pretrained=False, device=device)
-    model.to(device)
     model.memory.initialize(torch.randn(slots, st.model.head.embedding_dim).to(device))
     # The largest training scale (ResizeShortestEdge to short, long side capped).
     long_side, short_side = max(st.train.scales, key=lambda s: s[1])
@@ -416,7 +415,6 @@ def dicl_inference(settings, world, device, folder: Path, scenes: int) -> dict:
     from pipeline.models.dicl.inference import detect, embed_boxes
 
     model = build_model(settings, seed=0, num_classes=1, pretrained=False, device=device)
-    model.to(device)
     cfg = build_cfg(settings, iters_per_epoch=1, memory_size=1, device=device.type)
     out = folder / "dicl_scenes"
     out.mkdir(parents=True, exist_ok=True)

@@ -37,7 +37,13 @@ class _SlicedBatchSampler(Sampler[list[int]]):
     """
 
     def __init__(
-        self, indices: Sequence[int], batch_size: int, *, seed: int, rank: int, world_size: int
+        self,
+        indices: Sequence[int],
+        batch_size: int,
+        *,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         self.indices = np.asarray(indices, dtype=np.int64)
         self.batch_size = batch_size
@@ -69,17 +75,6 @@ class ShuffledBatchSampler(_SlicedBatchSampler):
         indices: dataset indices to draw from (e.g. the non-outliers of a round).
         batch_size, seed, rank, world_size: as :class:`_SlicedBatchSampler`.
     """
-
-    def __init__(
-        self,
-        indices: Sequence[int],
-        batch_size: int,
-        *,
-        seed: int,
-        rank: int = 0,
-        world_size: int = 1,
-    ) -> None:
-        super().__init__(indices, batch_size, seed=seed, rank=rank, world_size=world_size)
 
     def __len__(self) -> int:
         return len(self.indices) // self.global_batch
